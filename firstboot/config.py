@@ -95,6 +95,26 @@ class GatesSpec:
 
 
 @dataclass(frozen=True)
+class Endpoints:
+    """Where the droplet's clients talk to. The builder fills them from DIGITALOCEAN_API_URL and
+    SPACES_ENDPOINT (the local cloud's, or DigitalOcean's when unset)."""
+
+    api_url: str = "https://api.digitalocean.com"
+    spaces_endpoint: str | None = None  # None: https://{spaces.region}.digitaloceanspaces.com
+
+    def spaces_url(self, region: str) -> str:
+        return self.spaces_endpoint or f"https://{region}.digitaloceanspaces.com"
+
+
+@dataclass(frozen=True)
+class BuildInfo:
+    """What was deployed, for the proofs: the project's git commit and ref."""
+
+    git_sha: str = "0" * 40
+    git_ref: str = "main"
+
+
+@dataclass(frozen=True)
 class Deploy:
     project: str = "odoo"
     ship_version: str = "1.0.0"
@@ -108,6 +128,8 @@ class Deploy:
     spaces: SpacesSpec | None = None
     registry: RegistrySpec = field(default_factory=RegistrySpec)
     gates: GatesSpec = field(default_factory=GatesSpec)
+    endpoints: Endpoints = field(default_factory=Endpoints)
+    build: BuildInfo = field(default_factory=BuildInfo)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -135,6 +157,8 @@ _NESTED: dict[str, type] = {
     "spaces": SpacesSpec,
     "registry": RegistrySpec,
     "gates": GatesSpec,
+    "endpoints": Endpoints,
+    "build": BuildInfo,
 }
 
 
