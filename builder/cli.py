@@ -100,11 +100,11 @@ def write_tree(files: dict[str, str], out_dir: Path) -> None:
 
 
 def cmd_render(args: argparse.Namespace, out: Output) -> int:
+    deploy, secrets = load_deploy(args.config, size=args.size)
     from builder.bundle import render_bundle
     from builder.packer import detect_packer_version
     from builder.userdata import UserDataTooLarge
 
-    deploy, secrets = load_deploy(args.config, size=args.size)
     try:
         version = detect_packer_version()
     except (OSError, ValueError):
