@@ -130,6 +130,9 @@ class Deploy:
     gates: GatesSpec = field(default_factory=GatesSpec)
     endpoints: Endpoints = field(default_factory=Endpoints)
     build: BuildInfo = field(default_factory=BuildInfo)
+    # Set by `odoo-droplet droplet` (deploy-YYYYMMDD-HHMMSS, also the droplet's tag) so the operator can follow
+    # proofs/<deploy_id>/status.json in Spaces; None on a console-made droplet: the agent makes one up.
+    deploy_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
