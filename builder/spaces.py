@@ -1,0 +1,96 @@
+"""Spaces (S3) as the project's shared state: proofs/<deploy_id>/, state/last_good.json, state/reserved_ip.json."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+
+from firstboot.config import Deploy, Secrets
+
+
+class SpacesError(Exception):
+    pass
+
+
+@dataclass
+class Spaces:
+    bucket: str
+    endpoint: str
+    client: Any
+
+    @classmethod
+    def for_deploy(cls, deploy: Deploy, secrets: Secrets) -> Spaces | None:
+        if deploy.spaces is None:
+            return None
+        endpoint = deploy.endpoints.spaces_url(deploy.spaces.region)
+        client = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name=deploy.spaces.region,
+            aws_access_key_id=secrets.spaces_key,
+            aws_secret_access_key=secrets.spaces_secret,
+            config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=20,
+                          s3={"addressing_style": "path"}),
+        )
+        return cls(deploy.spaces.bucket, endpoint, client)
+
+    def url(self, prefix: str = "") -> str:
+        return f"s3://{self.bucket}/{prefix}"
+
+    def _wrap(self, what: str, fn, **kwargs):  # type: ignore[no-untyped-def]
+        try:
+            return fn(Bucket=self.bucket, **kwargs)
+        except EndpointConnectionError as err:
+            raise SpacesError(f"Spaces unreachable at {self.endpoint} ({what}): {err}") from None
+        except ClientError as err:
+            code = err.response.get("Error", {}).get("Code", "")
+            if code in ("NoSuchKey", "404"):
+                raise KeyError(kwargs.get("Key", "")) from None
+            if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "403"):
+                raise SpacesError(f"Spaces refused the key ({what}): check SPACES_KEY and SPACES_SECRET") from None
+            raise SpacesError(f"Spaces {what}: {code} {err}") from None
+        except BotoCoreError as err:
+            raise SpacesError(f"Spaces {what}: {err}") from None
+
+    def ensure_bucket(self) -> None:
+        try:
+            self._wrap("head bucket", self.client.head_bucket)
+        except (SpacesError, KeyError):
+            self._wrap("create bucket", self.client.create_bucket)
+
+    def get_json(self, key: str) -> dict | None:
+        try:
+            body = self._wrap(f"get {key}", self.client.get_object, Key=key)
+        except KeyError:
+            return None
+        return json.loads(body["Body"].read())
+
+    def put_json(self, key: str, data: dict) -> None:
+        self._wrap(f"put {key}", self.client.put_object, Key=key, Body=json.dumps(data, indent=2).encode(),
+                   ContentType="application/json")
+
+    def get_text(self, key: str) -> str | None:
+        try:
+            body = self._wrap(f"get {key}", self.client.get_object, Key=key)
+        except KeyError:
+            return None
+        return body["Body"].read().decode()
+
+    def keys(self, prefix: str) -> list[str]:
+        out: list[str] = []
+        token = None
+        for _ in range(100):  # bounded pagination
+            kwargs: dict[str, Any] = {"Prefix": prefix}
+            if token:
+                kwargs["ContinuationToken"] = token
+            page = self._wrap(f"list {prefix}", self.client.list_objects_v2, **kwargs)
+            out += [o["Key"] for o in page.get("Contents", [])]
+            token = page.get("NextContinuationToken")
+            if not token:
+                break
+        return out
