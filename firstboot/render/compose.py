@@ -1,0 +1,201 @@
+"""docker-compose.yml and its env file (odoo.env) for one droplet. Pure.
+
+Written against the official images' interfaces (odoo:18.0 from github.com/odoo/docker, postgres,
+redis), never against the local cloud's stand-ins. Layout (DESIGN.md, /etc/odoo-droplet/stack/):
+docker-compose.yml, odoo.conf and odoo.env side by side; relative paths below are relative to it.
+
+Security shape: PostgreSQL and Redis sit on an `internal: true` network only (no route out, no
+published port); Odoo joins that network and a normal one, so its two ports can be published, on
+127.0.0.1 only, for nginx. Secrets never appear in the compose file: only in odoo.env (0600).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from firstboot.config import Deploy, Secrets
+from firstboot.render.odoo_conf import GEVENT_PORT, HTTP_PORT, SELFHOST_DB_HOST
+from firstboot.render.yaml_text import dump
+
+ENV_FILE = "odoo.env"
+CONF_FILE = "odoo.conf"
+BACKEND = "backend"
+FRONTEND = "frontend"
+# The maintenance database: the official images' convention. Odoo creates its own database (with
+# the C collation it wants) on `odoo -d DB -i base`.
+POSTGRES_MAINTENANCE_DB = "postgres"
+
+# Odoo's own health route; `db_server_status=1` makes it fail (500) when PostgreSQL is unreachable,
+# which plain /web/health does not. curl is in the official odoo:18.0 image (its Dockerfile
+# installs it); -f turns the 500 into a failing exit status.
+ODOO_HEALTH_URL = f"http://127.0.0.1:{HTTP_PORT}/web/health?db_server_status=1"
+
+_LOGGING = {"driver": "json-file", "options": {"max-size": "10m", "max-file": "3"}}
+
+
+def project_name(deploy: Deploy) -> str:
+    """Compose project names allow lowercase letters, digits, '-' and '_' only."""
+    name = re.sub(r"[^a-z0-9_-]+", "-", deploy.project.lower()).strip("-_")
+    return name or "odoo"
+
+
+def _no_interpolation(value: Any) -> Any:
+    """Compose expands $VAR in every string of the file; ours are literal, so '$' becomes '$$'."""
+    if isinstance(value, str):
+        return value.replace("$", "$$")
+    if isinstance(value, list):
+        return [_no_interpolation(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _no_interpolation(v) for k, v in value.items()}
+    return value
+
+
+def compose_spec(deploy: Deploy, image_ref: str) -> dict[str, Any]:
+    """The compose file as data (what `render_compose` writes), for callers and tests."""
+    selfhost = deploy.postgres.mode == "selfhost"
+    redis = deploy.redis.enabled
+    backend = selfhost or redis
+
+    depends_on: dict[str, Any] = {}
+    if selfhost:
+        depends_on["db"] = {"condition": "service_healthy"}
+    if redis:
+        depends_on["redis"] = {"condition": "service_healthy"}
+
+    odoo: dict[str, Any] = {
+        "image": image_ref,
+        "restart": "unless-stopped",
+        "env_file": [ENV_FILE],
+    }
+    if depends_on:
+        odoo["depends_on"] = depends_on
+    odoo.update(
+        {
+            "volumes": [
+                "odoo-data:/var/lib/odoo",
+                f"./{CONF_FILE}:/etc/odoo/odoo.conf:ro",
+                "odoo-addons:/mnt/extra-addons",
+            ],
+            # nginx on the host is the only way in.
+            "ports": [f"127.0.0.1:{HTTP_PORT}:{HTTP_PORT}", f"127.0.0.1:{GEVENT_PORT}:{GEVENT_PORT}"],
+            "healthcheck": {
+                "test": ["CMD", "curl", "-fsS", "-o", "/dev/null", "--max-time", "8", ODOO_HEALTH_URL],
+                "interval": "10s",
+                "timeout": "10s",
+                "retries": 6,
+                "start_period": "60s",
+            },
+            "networks": ([BACKEND] if backend else []) + [FRONTEND],
+            "logging": _LOGGING,
+        }
+    )
+    services: dict[str, Any] = {"odoo": odoo}
+    volumes: dict[str, Any] = {"odoo-data": {}, "odoo-addons": {}}
+
+    if selfhost:
+        services["db"] = {
+            "image": deploy.postgres.image,
+            "restart": "unless-stopped",
+            "env_file": [ENV_FILE],
+            "volumes": ["pg-data:/var/lib/postgresql/data"],
+            "healthcheck": {
+                # Over TCP: while the image runs its init scripts, its temporary server listens on the
+                # Unix socket only, so a socket check would call it ready before the real start.
+                "test": [
+                    "CMD", "pg_isready", "-h", "127.0.0.1", "-p", "5432",
+                    "-U", deploy.postgres.user, "-d", POSTGRES_MAINTENANCE_DB,
+                ],
+                "interval": "5s",
+                "timeout": "5s",
+                "retries": 12,
+                "start_period": "30s",
+            },
+            "networks": [BACKEND],
+            "logging": _LOGGING,
+        }
+        volumes["pg-data"] = {}
+
+    if redis:
+        services["redis"] = {
+            "image": deploy.redis.image,
+            "restart": "unless-stopped",
+            "healthcheck": {
+                # redis-cli exits 0 on some error replies (LOADING): look for the PONG itself.
+                "test": ["CMD-SHELL", "redis-cli ping | grep -q PONG"],
+                "interval": "5s",
+                "timeout": "5s",
+                "retries": 12,
+            },
+            "networks": [BACKEND],
+            "logging": _LOGGING,
+        }
+
+    networks: dict[str, Any] = {}
+    if backend:
+        networks[BACKEND] = {"internal": True}
+    networks[FRONTEND] = {}
+
+    spec = {
+        "name": project_name(deploy),
+        "services": services,
+        "networks": networks,
+        "volumes": volumes,
+    }
+    return _no_interpolation(spec)
+
+
+def render_compose(deploy: Deploy, image_ref: str) -> str:
+    """docker-compose.yml (Compose Specification; no `version:` key, which Compose v2 ignores)."""
+    header = (
+        f"# docker-compose.yml for {deploy.project} {deploy.ship_version}, rendered by odoo-droplet.\n"
+        "# Secrets are in odoo.env (0600), never here. Odoo's ports bind 127.0.0.1 (nginx is the way in);\n"
+        "# db and redis are on an internal network with no published port.\n"
+    )
+    return header + dump(compose_spec(deploy, image_ref))
+
+
+# --- odoo.env -------------------------------------------------------------------------------------
+
+_BARE = re.compile(r"^[A-Za-z0-9_./:@+,=%-]*$")
+
+
+def env_value(value: str) -> str:
+    """A value Compose's env_file reader gives back unchanged (checked against `docker compose config`).
+
+    Bare when it holds only harmless characters; otherwise double-quoted with \\, " and $ escaped
+    (Compose expands ${VAR} in bare and double-quoted values, and in single quotes \\' is an escape
+    too, so single quotes are not the literal form they are in a shell).
+    """
+    if "\n" in value or "\r" in value or "\0" in value:
+        raise ValueError("odoo.env: values must be one line")
+    if _BARE.match(value):
+        return value
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$")
+    return f'"{escaped}"'
+
+
+def render_compose_env(deploy: Deploy, secrets: Secrets) -> str:
+    """odoo.env: the db container's POSTGRES_* and the odoo entrypoint's HOST/PORT/USER/PASSWORD."""
+    pg = deploy.postgres
+    env: list[tuple[str, str]] = []
+    if pg.mode == "selfhost":
+        env += [
+            ("POSTGRES_USER", pg.user),
+            ("POSTGRES_PASSWORD", secrets.db_password),
+            ("POSTGRES_DB", POSTGRES_MAINTENANCE_DB),
+        ]
+        host = SELFHOST_DB_HOST
+    else:
+        if not pg.host:
+            raise ValueError("odoo.env: postgres.host is required when postgres.mode is managed")
+        host = pg.host
+    env += [("HOST", host), ("PORT", str(pg.port)), ("USER", pg.user), ("PASSWORD", secrets.db_password)]
+    if pg.mode == "managed":
+        # libpq reads it: the entrypoint's wait-for-psql.py then connects the way Odoo will (TLS).
+        env.append(("PGSSLMODE", pg.sslmode))
+    lines = [
+        "# odoo.env, rendered by odoo-droplet: read by docker compose (env_file). 0600, root only.",
+        *(f"{key}={env_value(value)}" for key, value in env),
+    ]
+    return "\n".join(lines) + "\n"
