@@ -36,6 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", help="preview on another droplet size slug")
     p.add_argument("--out", required=True, help="output directory")
 
+    from builder.commands import add_parsers
+
+    add_parsers(sub, _add_common)
+
     p = sub.add_parser("local", help="the local cloud: DigitalOcean's API on this machine's Docker")
     p.add_argument("action", choices=["up", "down", "status", "env"])
     _add_common(p, config=False)
@@ -48,8 +52,10 @@ class BadInput(Exception):
         super().__init__(source)
 
 
-def load_deploy(config: str, *, api: bool = False, size: str | None = None) -> tuple[Deploy, Secrets]:
-    """Settings + secrets, both validated; raises BadInput listing every problem."""
+def load_deploy(config: str, *, api: bool = False, size: str | None = None,
+                lenient: bool = False) -> tuple[Deploy, Secrets]:
+    """Settings + secrets, both validated; raises BadInput listing every problem. `lenient`: only the
+    API token and Spaces keys are needed (status, verify, destroy do not deploy anything)."""
     from builder.gitinfo import build_info
     from builder.secrets_env import environment, secret_problems, secrets_from
 
@@ -62,6 +68,9 @@ def load_deploy(config: str, *, api: bool = False, size: str | None = None) -> t
     env = environment(Path(config).resolve().parent / ".env") if Path(config).exists() else environment()
     deploy = to_deploy(settings, env, build_info())
     problems = secret_problems(deploy, env, api=api)
+    if lenient:
+        problems = [p for p in problems if not p.field.endswith(("DB_PASSWORD", "ADMIN_PASSWD"))
+                    and deploy.registry.token_env not in p.field]
     if problems:
         raise BadInput(problems, config)
     return deploy, secrets_from(deploy, env)
@@ -129,11 +138,32 @@ def cmd_local(args: argparse.Namespace, out: Output) -> int:
 COMMANDS = {"check-config": cmd_check_config, "render": cmd_render, "local": cmd_local}
 
 
+def run_api_command(args: argparse.Namespace, out: Output) -> int:
+    from builder.commands import API_COMMANDS
+    from builder.doclient import ApiError
+    from builder.spaces import SpacesError
+
+    needs_secrets = args.command == "droplet" and not getattr(args, "no_user_data", False)
+    deploy, secrets = load_deploy(args.config, api=True, lenient=not needs_secrets)
+    try:
+        return API_COMMANDS[args.command](args, out, deploy, secrets)
+    except ApiError as err:
+        out.error(str(err))
+        out.result({"ok": False, "error": str(err), "api_status": err.status})
+        return EXIT_BAD_INPUT if err.status in (401, 403, 404, 422) else EXIT_FAILED
+    except SpacesError as err:
+        out.error(str(err))
+        out.result({"ok": False, "error": str(err)})
+        return EXIT_FAILED
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     out = Output(getattr(args, "json", False))
     try:
-        return COMMANDS[args.command](args, out)
+        if args.command in COMMANDS:
+            return COMMANDS[args.command](args, out)
+        return run_api_command(args, out)
     except BadInput as err:
         return _report_bad_input(out, err)
     except KeyboardInterrupt:

@@ -99,9 +99,10 @@ class Cloud:
                     continue
                 raise ApiError(status, what, _message(err)) from None
             except (ServiceRequestError, ServiceResponseError) as err:
-                if safe_to_repeat and attempt < MAX_ATTEMPTS:
+                # Unreachable is rarely fixed by waiting long: three tries, then say what to check.
+                if safe_to_repeat and attempt < 3:
                     self.say(f"  cannot reach the DigitalOcean API for {what} ({type(err).__name__}); retrying")
-                    self.sleep(min(2**attempt, 30))
+                    self.sleep(2 * attempt)
                     continue
                 raise ApiError(None, what, str(err).splitlines()[0], "check DIGITALOCEAN_API_URL and the network") from None
         raise ApiError(None, what, "gave up after retries")
