@@ -1,0 +1,90 @@
+"""The pure parts of `odoo-droplet droplet`: which snapshot, what is sent, when to resume, the exit code."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from builder.deploy import (
+    DeployResult,
+    Intent,
+    deploy_tag,
+    droplet_body,
+    exit_code,
+    new_deploy_id,
+    pick_snapshot,
+    settings_digest,
+)
+from builder.progress import Follower, gate_table
+from firstboot.config import Deploy, DnsSpec, ReservedIpSpec
+
+SNAPS = [
+    {"id": 11, "name": "acme-1.0.0-aaaaaaaaaaaa", "created_at": "2026-11-01T10:00:00Z"},
+    {"id": 12, "name": "acme-1.1.0-bbbbbbbbbbbb", "created_at": "2026-11-20T10:00:00Z"},
+    {"id": 13, "name": "other-9.9.9-cccccccccccc", "created_at": "2026-11-25T10:00:00Z"},
+]
+
+
+def test_newest_snapshot_of_the_project_is_picked() -> None:
+    assert pick_snapshot(SNAPS, "acme")["id"] == 12
+    assert pick_snapshot(SNAPS, "acme", "acme-1.0.0-aaaaaaaaaaaa")["id"] == 11
+    assert pick_snapshot(SNAPS, "acme", "13")["id"] == 13
+    assert pick_snapshot(SNAPS, "nobody") is None
+    assert pick_snapshot(SNAPS, "acme", "missing") is None
+
+
+def test_deploy_id_and_tag_follow_the_proof_schema() -> None:
+    deploy_id = new_deploy_id(dt.datetime(2026, 11, 27, 3, 4, 5))
+    assert deploy_id == "deploy-20261127-030405"
+    assert deploy_tag(deploy_id) == "odl-deploy-20261127-030405"
+
+
+def test_droplet_body_carries_the_deploy_tag_and_user_data() -> None:
+    deploy = Deploy(project="acme")
+    body = droplet_body(deploy, "deploy-20261127-030405", 12, "#cloud-config\n")
+    assert body["image"] == 12 and body["user_data"] == "#cloud-config\n"
+    assert "odl-deploy-20261127-030405" in body["tags"] and "acme" in body["tags"]
+    assert "user_data" not in droplet_body(deploy, "deploy-20261127-030405", 12, None)
+
+
+def test_intent_is_resumed_only_for_the_same_settings(tmp_path: Path) -> None:
+    deploy = Deploy(project="acme")
+    path = tmp_path / "intent.json"
+    Intent("deploy-20261127-030405", settings_digest(deploy)).save(path)
+    loaded = Intent.load(path)
+    assert loaded and loaded.digest == settings_digest(deploy.with_tag("18.0"))  # same tag: same digest
+    assert loaded.digest != settings_digest(deploy.with_tag("18.0-other"))
+    path.write_text("{not json")
+    assert Intent.load(path) is None
+
+
+def test_exit_code_needs_gates_and_the_configured_cutover() -> None:
+    with_ip = Deploy(reserved_ip=ReservedIpSpec("address", "45.55.0.10"))
+    assert exit_code(DeployResult(status="success", cutover=True), with_ip) == 0
+    assert exit_code(DeployResult(status="success", cutover=False), with_ip) == 1
+    assert exit_code(DeployResult(status="rolled_back", cutover=False), with_ip) == 1
+    assert exit_code(DeployResult(status="success"), Deploy()) == 0
+    assert exit_code(DeployResult(status="success"), Deploy(dns=DnsSpec("example.com", "erp"))) == 1
+
+
+def test_progress_prints_each_phase_once_in_order() -> None:
+    f = Follower()
+    s1 = {"current": "install", "tag": "18.0", "phases": {
+        "preflight": {"ended": "2026-11-27T03:00:01Z", "seconds": 1.25, "ok": True},
+        "configure": {"ended": "2026-11-27T03:00:02Z", "seconds": 0.5, "ok": True},
+        "install": {"started": "2026-11-27T03:00:02Z"}}}
+    lines = f.lines(s1)
+    assert [line.split()[0] for line in lines] == ["preflight", "configure", "install"]
+    assert "1.2 s" in lines[0] or "1.3 s" in lines[0]
+    assert f.lines(s1) == []  # nothing new, nothing printed
+    s2 = {**s1, "current": "verify", "phases": {**s1["phases"], "install": {"ended": "2026-11-27T03:00:40Z",
+                                                                          "seconds": 38.0, "ok": False}}}
+    lines = f.lines(s2)
+    assert lines[0].split()[:2] == ["install", "FAILED"] and lines[1].split()[0] == "verify"
+
+
+def test_gate_table_lists_each_gate() -> None:
+    rows = gate_table({"gates": [{"name": "login_page", "passed": True, "detail": "200"},
+                                 {"name": "realtime_route", "passed": False, "detail": "404"}]})
+    assert "login_page" in rows[1] and "pass" in rows[1]
+    assert "realtime_route" in rows[2] and "FAIL" in rows[2]
