@@ -1,11 +1,15 @@
 # odoo-droplet: the operator's interface. Every target that exists works.
+#
+# Against DigitalOcean: set DIGITALOCEAN_TOKEN (and the other secrets) and run `make image droplet`.
+# Against the local cloud: `make local-cloud`, then `eval "$(.venv/bin/odoo-droplet local env)"` in your shell.
 SHELL := /bin/bash
 PY := .venv/bin/python
 CLI := .venv/bin/odoo-droplet
 CONFIG ?= $(if $(wildcard deploy.yaml),deploy.yaml,examples/deploy.yaml)
 PYTEST_ARGS ?=
+ARGS ?=
 
-.PHONY: bootstrap test test-fast lint render check-config
+.PHONY: bootstrap test test-fast lint demo image droplet verify status destroy local-cloud local-down check-config render bench
 
 bootstrap:
 	@bash scripts/bootstrap.sh
@@ -21,7 +25,33 @@ test-fast:
 
 lint:
 	$(PY) -m ruff check .
-	$(PY) -m ruff format --check .
+
+# The whole flow on the local cloud, from nothing: snapshot, deploy, a broken deploy rolled back.
+demo: bootstrap
+	@bash scripts/demo.sh
+
+local-cloud: bootstrap
+	$(CLI) local up
+	@echo 'now: eval "$$($(CLI) local env)"'
+
+local-down:
+	$(CLI) local down
+
+image:
+	$(CLI) image --config $(CONFIG) $(ARGS)
+
+droplet:
+	$(CLI) droplet --config $(CONFIG) $(ARGS)
+
+verify:
+	$(CLI) verify --config $(CONFIG) $(ARGS)
+
+status:
+	$(CLI) status --config $(CONFIG) $(ARGS)
+
+# make destroy ARGS="<droplet id> [--force]"
+destroy:
+	$(CLI) destroy --config $(CONFIG) $(ARGS)
 
 check-config:
 	$(CLI) check-config $(CONFIG)
