@@ -37,9 +37,11 @@ fi
 # `docker compose` as a CLI plugin.
 compose_bin=$(.venv/bin/python - <<'PY'
 import pathlib, sysconfig
-for base in (sysconfig.get_paths()["scripts"], sysconfig.get_paths()["purelib"]):
+# The Go binary itself (an ELF file in compose/), not the pip entry-point script: that wrapper
+# drops the exit status, so every `docker compose` failure would look like success.
+for base in (sysconfig.get_paths()["purelib"], sysconfig.get_paths()["scripts"]):
     for p in pathlib.Path(base).rglob("docker-compose"):
-        if p.is_file():
+        if p.is_file() and p.open("rb").read(4) == b"\x7fELF":
             print(p); raise SystemExit
 PY
 )
