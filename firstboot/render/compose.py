@@ -103,8 +103,16 @@ def compose_spec(deploy: Deploy, image_ref: str) -> dict[str, Any]:
                 # Over TCP: while the image runs its init scripts, its temporary server listens on the
                 # Unix socket only, so a socket check would call it ready before the real start.
                 "test": [
-                    "CMD", "pg_isready", "-h", "127.0.0.1", "-p", "5432",
-                    "-U", deploy.postgres.user, "-d", POSTGRES_MAINTENANCE_DB,
+                    "CMD",
+                    "pg_isready",
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    "5432",
+                    "-U",
+                    deploy.postgres.user,
+                    "-d",
+                    POSTGRES_MAINTENANCE_DB,
                 ],
                 "interval": "5s",
                 "timeout": "5s",

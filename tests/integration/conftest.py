@@ -57,10 +57,27 @@ def tls_cert(tmp_path_factory: pytest.TempPathFactory) -> TlsPair:
     d = tmp_path_factory.mktemp("tls")
     cert, key = d / "fullchain.pem", d / "privkey.pem"
     subprocess.run(
-        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-         "-subj", f"/CN={TLS_NAME}", "-addext", f"subjectAltName=DNS:{TLS_NAME},IP:{LOOPBACK}",
-         "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True, timeout=60,
+        [
+            openssl,
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            f"/CN={TLS_NAME}",
+            "-addext",
+            f"subjectAltName=DNS:{TLS_NAME},IP:{LOOPBACK}",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
     )
     return TlsPair(cert, key, TLS_NAME)
 
@@ -70,8 +87,8 @@ def _main_conf(prefix: Path, site: Path) -> str:
     with sites-enabled/*; every writable path under `prefix` so it runs beside anything else."""
     user = "user root;\n" if os.geteuid() == 0 else ""  # workers must read the tmp files
     temp = "\n".join(
-        f"    {kind}_temp_path {prefix / 'tmp' / kind};" for kind in ("client_body", "proxy", "fastcgi",
-                                                                  "uwsgi", "scgi")
+        f"    {kind}_temp_path {prefix / 'tmp' / kind};"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
     )
     return (
         f"{user}worker_processes 1;\n"
@@ -108,8 +125,12 @@ class Nginx:
 
     def check(self) -> subprocess.CompletedProcess[str]:
         """`nginx -t` on the written configuration."""
-        return subprocess.run([self.binary, "-t", "-p", str(self.prefix), "-c", str(self.conf)],
-                              capture_output=True, text=True, timeout=30)
+        return subprocess.run(
+            [self.binary, "-t", "-p", str(self.prefix), "-c", str(self.conf)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
 
     def error_log(self) -> str:
         path = self.prefix / "logs" / "error.log"
@@ -119,7 +140,8 @@ class Nginx:
         """Run nginx in the foreground and wait (bounded) until every port in `ports` accepts."""
         self.proc = subprocess.Popen(
             [self.binary, "-p", str(self.prefix), "-c", str(self.conf), "-g", "daemon off;"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + timeout
         pending = list(ports)

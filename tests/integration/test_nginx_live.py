@@ -158,9 +158,16 @@ def edge(tmp_path_factory: pytest.TempPathFactory, tls_cert) -> Iterator[Edge]:
         while https_port == http_port:
             https_port = free_port()
         site = render_nginx_site(
-            Deploy(), tls_cert.name, str(tls_cert.cert), str(tls_cert.key), acme_webroot=str(webroot),
-            upstream_host=LOOPBACK, http_port=servers[0].server_address[1],
-            gevent_port=servers[1].server_address[1], listen_http=http_port, listen_https=https_port,
+            Deploy(),
+            tls_cert.name,
+            str(tls_cert.cert),
+            str(tls_cert.key),
+            acme_webroot=str(webroot),
+            upstream_host=LOOPBACK,
+            http_port=servers[0].server_address[1],
+            gevent_port=servers[1].server_address[1],
+            listen_http=http_port,
+            listen_https=https_port,
             listen_address=LOOPBACK,
         )
         nginx.write(site)
@@ -214,9 +221,11 @@ def _upload(edge: Edge, size: int) -> tuple[int, dict, str]:
     test_id = uuid.uuid4().hex
     with _tls_socket(edge) as sock:
         sock.sendall(
-            (f"POST /web/binary/upload_attachment HTTP/1.1\r\nHost: {edge.server_name}\r\n"
-             f"X-Test-Id: {test_id}\r\nContent-Type: application/octet-stream\r\n"
-             f"Content-Length: {size}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n").encode()
+            (
+                f"POST /web/binary/upload_attachment HTTP/1.1\r\nHost: {edge.server_name}\r\n"
+                f"X-Test-Id: {test_id}\r\nContent-Type: application/octet-stream\r\n"
+                f"Content-Length: {size}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n"
+            ).encode()
         )
         status, headers, rest = _read_head(sock)
         if status == 100:
@@ -252,11 +261,13 @@ def test_websocket_handshake_reaches_the_gevent_port(edge):
     key = base64.b64encode(os.urandom(16)).decode()
     with _tls_socket(edge) as sock:
         sock.sendall(
-            ("GET /websocket HTTP/1.1\r\n"
-             f"Host: {edge.server_name}\r\nX-Test-Id: {test_id}\r\n"
-             "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-             f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-             f"Origin: https://{edge.server_name}\r\n\r\n").encode()
+            (
+                "GET /websocket HTTP/1.1\r\n"
+                f"Host: {edge.server_name}\r\nX-Test-Id: {test_id}\r\n"
+                "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+                f"Origin: https://{edge.server_name}\r\n\r\n"
+            ).encode()
         )
         status, headers, rest = _read_head(sock)
         assert status == 101, (status, headers, edge.nginx.error_log())
@@ -293,16 +304,21 @@ def test_pages_reach_the_http_port(edge, path):
 def test_forwarding_headers_arrive_from_every_location(edge, path):
     headers = {}
     if path == "/websocket":
-        headers = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
-                   "Sec-WebSocket-Key": base64.b64encode(os.urandom(16)).decode(),
-                   "Origin": f"https://{edge.server_name}"}
+        headers = {
+            "Upgrade": "websocket",
+            "Connection": "Upgrade",
+            "Sec-WebSocket-Version": "13",
+            "Sec-WebSocket-Key": base64.b64encode(os.urandom(16)).decode(),
+            "Origin": f"https://{edge.server_name}",
+        }
     if path == "/websocket":
         # A 101 turns the connection into a tunnel, which http.client cannot read: use the socket.
         test_id = uuid.uuid4().hex
         with _tls_socket(edge) as sock:
             head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {edge.server_name}\r\nX-Test-Id: {test_id}\r\n"
-                         f"{head}\r\n".encode())
+            sock.sendall(
+                f"GET {path} HTTP/1.1\r\nHost: {edge.server_name}\r\nX-Test-Id: {test_id}\r\n{head}\r\n".encode()
+            )
             assert _read_head(sock)[0] == 101
         _assert_forwarded(edge.odoo_gevent.get(test_id), edge)
     else:

@@ -22,8 +22,9 @@ from .conftest import require_tool
 
 pytestmark = pytest.mark.integration
 
-MANAGED = PostgresSpec(mode="managed", host="db-pg-nyc3-1.b.db.ondigitalocean.com", port=25060,
-                       user="doadmin", sslmode="require")
+MANAGED = PostgresSpec(
+    mode="managed", host="db-pg-nyc3-1.b.db.ondigitalocean.com", port=25060, user="doadmin", sslmode="require"
+)
 IMAGE = "10.213.0.1:5000/odoo:18.0"
 
 
@@ -49,15 +50,17 @@ MATRIX = [
 
 def _test_secrets() -> Secrets:
     # Characters that Compose's env_file reader would otherwise interpolate, unquote or cut.
-    return Secrets(db_password="db$HOME'\\x#" + pysecrets.token_urlsafe(12),
-                   admin_passwd="adm-" + pysecrets.token_urlsafe(18))
+    return Secrets(
+        db_password="db$HOME'\\x#" + pysecrets.token_urlsafe(12), admin_passwd="adm-" + pysecrets.token_urlsafe(18)
+    )
 
 
 @pytest.mark.parametrize("pg,redis,domain,size", MATRIX)
 def test_nginx_accepts_the_site(pg, redis, domain, size, nginx, tls_cert):
     deploy = _deploy(pg, redis, domain, size)
-    site = render_nginx_site(deploy, domain or "203.0.113.10", str(tls_cert.cert), str(tls_cert.key),
-                             acme_webroot=str(nginx.prefix / "acme"))
+    site = render_nginx_site(
+        deploy, domain or "203.0.113.10", str(tls_cert.cert), str(tls_cert.key), acme_webroot=str(nginx.prefix / "acme")
+    )
     nginx.write(site)
     result = nginx.check()
     assert result.returncode == 0, result.stderr
@@ -81,8 +84,13 @@ def _write_stack(directory: Path, deploy: Deploy, secrets: Secrets) -> Path:
 
 def _compose(args: list[str], compose_file: Path) -> subprocess.CompletedProcess[str]:
     docker = require_tool("docker")
-    return subprocess.run([docker, "compose", "-f", str(compose_file), *args], capture_output=True,
-                          text=True, timeout=60, cwd=compose_file.parent)
+    return subprocess.run(
+        [docker, "compose", "-f", str(compose_file), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=compose_file.parent,
+    )
 
 
 @pytest.mark.parametrize("pg,redis,domain,size", MATRIX)
@@ -102,7 +110,9 @@ def test_docker_compose_accepts_the_stack(pg, redis, domain, size, tmp_path):
     services = model["services"]
     odoo = services["odoo"]
     assert {(p["host_ip"], p["published"], p["target"]) for p in odoo["ports"]} == {
-        ("127.0.0.1", "8069", 8069), ("127.0.0.1", "8072", 8072)}
+        ("127.0.0.1", "8069", 8069),
+        ("127.0.0.1", "8072", 8072),
+    }
     for name in ("db", "redis"):
         if name in services:
             assert not services[name].get("ports"), f"{name} is published"

@@ -14,8 +14,9 @@ from firstboot.config import REDACTED, Deploy, EdgeSpec, PostgresSpec, RedisSpec
 from firstboot.render.compose import env_value, render_compose, render_compose_env
 from firstboot.render.yaml_text import dump
 
-MANAGED = PostgresSpec(mode="managed", host="db-pg-nyc3-1.b.db.ondigitalocean.com", port=25060,
-                       user="doadmin", sslmode="require")
+MANAGED = PostgresSpec(
+    mode="managed", host="db-pg-nyc3-1.b.db.ondigitalocean.com", port=25060, user="doadmin", sslmode="require"
+)
 IMAGE = "10.213.0.1:5000/odoo:18.0-20250101"
 
 
@@ -132,8 +133,13 @@ def test_env_file_carries_what_the_official_images_read(pg, test_secrets):
     assert env["PASSWORD"] == test_secrets.db_password
     # Only the database password: the DO token, Spaces and registry secrets have no business here.
     text = render_compose_env(_deploy(pg, True, None), test_secrets)
-    for value in (test_secrets.do_token, test_secrets.spaces_key, test_secrets.spaces_secret,
-                  test_secrets.registry_token, test_secrets.admin_passwd):
+    for value in (
+        test_secrets.do_token,
+        test_secrets.spaces_key,
+        test_secrets.spaces_secret,
+        test_secrets.registry_token,
+        test_secrets.admin_passwd,
+    ):
         assert value not in text
 
 
@@ -160,10 +166,46 @@ def test_dollar_signs_are_never_interpolated_by_compose():
 # --- the YAML emitter ------------------------------------------------------------------------------
 
 TRICKY = [
-    "yes", "no", "on", "off", "true", "null", "~", "0755", "1e3", "0x1f", ".inf", "-", "#x", "a: b", "- a",
-    "[a]", "{a}", "&anchor", "*alias", "!tag", "%dir", "@at", "`bt", "|", ">", "'", '"', "\\", "",
-    " lead", "trail ", "multi\nline", "tab\there", "emoji \U0001f600", "del\x7f", "nel\x85", "ls\u2028",
-    "bom\ufeff", "é ☃", "$HOME ${X}",
+    "yes",
+    "no",
+    "on",
+    "off",
+    "true",
+    "null",
+    "~",
+    "0755",
+    "1e3",
+    "0x1f",
+    ".inf",
+    "-",
+    "#x",
+    "a: b",
+    "- a",
+    "[a]",
+    "{a}",
+    "&anchor",
+    "*alias",
+    "!tag",
+    "%dir",
+    "@at",
+    "`bt",
+    "|",
+    ">",
+    "'",
+    '"',
+    "\\",
+    "",
+    " lead",
+    "trail ",
+    "multi\nline",
+    "tab\there",
+    "emoji \U0001f600",
+    "del\x7f",
+    "nel\x85",
+    "ls\u2028",
+    "bom\ufeff",
+    "é ☃",
+    "$HOME ${X}",
 ]
 
 

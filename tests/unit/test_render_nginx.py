@@ -58,8 +58,7 @@ def _directives(body: str) -> list[str]:
 
 
 def _site(deploy: Deploy, name: str = "erp.example.com") -> str:
-    return render_nginx_site(deploy, name, "/etc/odoo-droplet/tls/fullchain.pem",
-                             "/etc/odoo-droplet/tls/privkey.pem")
+    return render_nginx_site(deploy, name, "/etc/odoo-droplet/tls/fullchain.pem", "/etc/odoo-droplet/tls/privkey.pem")
 
 
 def _servers(text: str) -> tuple[str, str]:
@@ -87,12 +86,14 @@ def test_every_proxied_location_carries_the_forwarding_headers(pg, redis, domain
 def test_websocket_goes_to_the_gevent_port_with_upgrade():
     text = _site(Deploy())
     assert "map $http_upgrade $connection_upgrade {" in text
-    (_, map_body), = _blocks(text, "map")
+    ((_, map_body),) = _blocks(text, "map")
     assert "default upgrade;" in _directives(map_body)
     assert "'' close;" in _directives(map_body)
     upstreams = {h: _directives(b) for h, b in _blocks(text, "upstream")}
-    assert upstreams == {"upstream odoo_http": ["server 127.0.0.1:8069;"],
-                         "upstream odoo_gevent": ["server 127.0.0.1:8072;"]}
+    assert upstreams == {
+        "upstream odoo_http": ["server 127.0.0.1:8069;"],
+        "upstream odoo_gevent": ["server 127.0.0.1:8072;"],
+    }
     _, tls = _servers(text)
     ws = _directives(dict(_blocks(tls, "location"))["location /websocket"])
     assert "proxy_pass http://odoo_gevent;" in ws
@@ -135,9 +136,18 @@ def test_port_80_serves_acme_and_redirects_the_rest():
 
 
 def test_ports_and_addresses_are_parameters():
-    text = render_nginx_site(Deploy(), "odoo.test", "/c.pem", "/k.pem", upstream_host="127.0.0.2",
-                             http_port=18069, gevent_port=18072, listen_http=8080, listen_https=8443,
-                             listen_address="127.0.0.1")
+    text = render_nginx_site(
+        Deploy(),
+        "odoo.test",
+        "/c.pem",
+        "/k.pem",
+        upstream_host="127.0.0.2",
+        http_port=18069,
+        gevent_port=18072,
+        listen_http=8080,
+        listen_https=8443,
+        listen_address="127.0.0.1",
+    )
     assert "listen 127.0.0.1:8080;" in text and "listen 127.0.0.1:8443 ssl http2;" in text
     assert "server 127.0.0.2:18069;" in text and "server 127.0.0.2:18072;" in text
 

@@ -15,8 +15,9 @@ from firstboot.render.nginx import render_nginx_site
 from firstboot.render.odoo_conf import render_odoo_conf
 from firstboot.workers import plan_for_slug
 
-MANAGED = PostgresSpec(mode="managed", host="db-pg-nyc3-1.b.db.ondigitalocean.com", port=25060,
-                       user="doadmin", sslmode="require")
+MANAGED = PostgresSpec(
+    mode="managed", host="db-pg-nyc3-1.b.db.ondigitalocean.com", port=25060, user="doadmin", sslmode="require"
+)
 SIZES = ["s-1vcpu-2gb", "s-2vcpu-4gb", "s-4vcpu-8gb", "s-8vcpu-16gb"]
 
 
@@ -42,8 +43,9 @@ MATRIX = [
 @pytest.fixture
 def test_secrets() -> Secrets:
     # Generated per run; the '$' and '%' check the file carries them through untouched.
-    return Secrets(db_password="db$" + pysecrets.token_urlsafe(18) + "%x",
-                   admin_passwd="adm-" + pysecrets.token_urlsafe(18))
+    return Secrets(
+        db_password="db$" + pysecrets.token_urlsafe(18) + "%x", admin_passwd="adm-" + pysecrets.token_urlsafe(18)
+    )
 
 
 def _options(text: str) -> dict[str, str]:

@@ -63,10 +63,20 @@ def test_print_the_table(capsys):
     rows = [("slug", "vCPU", "MB", "workers", "cpu<=", "mem<=", "expected MB", "soft MB", "hard MB", "cron")]
     for slug in CHECKED:
         size, plan = SIZES[slug], plan_for_slug(slug)
-        rows.append((slug, str(size.vcpus), str(size.memory_mb), str(plan.workers), str(plan.cpu_bound),
-                     str(plan.memory_bound), f"{plan.expected_memory_mb:.0f}",
-                     str(plan.limit_memory_soft // MB), str(plan.limit_memory_hard // MB),
-                     str(plan.max_cron_threads)))
+        rows.append(
+            (
+                slug,
+                str(size.vcpus),
+                str(size.memory_mb),
+                str(plan.workers),
+                str(plan.cpu_bound),
+                str(plan.memory_bound),
+                f"{plan.expected_memory_mb:.0f}",
+                str(plan.limit_memory_soft // MB),
+                str(plan.limit_memory_hard // MB),
+                str(plan.max_cron_threads),
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     table = "\n".join("  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows)
     with capsys.disabled():
