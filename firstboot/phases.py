@@ -1,0 +1,134 @@
+"""The first-boot sequence and its pure decisions: which step runs next given the persisted state,
+what to do after a verify, and whether (and why) to cut over.
+
+preflight -> configure -> start-data -> install -> start-app -> verify -> decide
+          -> [rollback -> configure -> start-data -> install -> start-app -> verify -> decide]
+          -> publish -> cutover -> finalize
+
+A step is recorded in the state only once it completed, so after a crash the agent re-enters the step
+that was running; the steps themselves are idempotent (install checks the database first, cutover
+checks who holds the reserved IP first).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from firstboot.state import Attempt, State
+
+ATTEMPT_PHASES = ("configure", "start-data", "install", "start-app", "verify")
+ROLLBACK_PHASES = ("rollback", *ATTEMPT_PHASES)
+FINAL_STEPS = ("publish", "cutover", "finalize")
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str  # preflight, configure, ..., decide, publish, cutover, finalize
+    attempt: int | None = None
+
+    @property
+    def key(self) -> str:
+        """The name under which the step is timed in the proof (`phases`)."""
+        if not self.attempt or self.name == "rollback":
+            return self.name
+        return f"rollback:{self.name}"
+
+    @property
+    def done_key(self) -> str:
+        return f"{self.name}:{self.attempt}" if self.name == "decide" else self.name
+
+
+def attempt_phases(index: int) -> tuple[str, ...]:
+    return ATTEMPT_PHASES if index == 0 else ROLLBACK_PHASES
+
+
+def next_step(state: State) -> Step | None:
+    """The first step not yet done, or None when the deploy is finished."""
+    if "preflight" not in state.done:
+        return Step("preflight")
+    if state.fatal is None:
+        for i, att in enumerate(state.attempts):
+            if att.failed is None:
+                for phase in attempt_phases(i):
+                    if phase not in att.done:
+                        return Step(phase, i)
+            if f"decide:{i}" not in state.done:
+                return Step("decide", i)
+    for name in FINAL_STEPS:
+        if name not in state.done:
+            return Step(name)
+    return None
+
+
+@dataclass(frozen=True)
+class Decision:
+    status: str | None  # success | rolled_back | failed; None while a rollback is still to run
+    rollback_to: str | None
+    reason: str
+
+
+def decide(state: State, index: int) -> Decision:
+    att: Attempt = state.attempts[index]
+    failing = [g["name"] for g in att.gates if not g.get("passed")]
+    if att.failed is None and att.passed:
+        if index == 0:
+            return Decision("success", None, f"every gate passed on {att.tag}")
+        return Decision("rolled_back", None, f"the prior tag {att.tag} passed every gate after the rollback")
+    why = att.failed or f"gates failed: {', '.join(failing) or 'none ran'}"
+    if index == 0:
+        prior = state.prior_tag
+        if prior and prior != att.tag:
+            return Decision(None, prior, f"{att.tag}: {why}; rolling back to {prior} ({state.prior_source})")
+        return Decision("failed", None, f"{att.tag}: {why}; no prior tag to roll back to")
+    return Decision("failed", None, f"{att.tag} (rollback): {why}")
+
+
+def choose_prior_tag(
+    last_good: str | None, user_data: str | None, baked: str | None, current: str
+) -> tuple[str | None, str]:
+    """The prior good tag, in the order of DESIGN.md section 3, skipping the tag being deployed."""
+    for tag, source in (
+        (last_good, "state/last_good.json in Spaces"),
+        (user_data, "deploy.odoo.prior_tag"),
+        (baked, "the tag baked into the snapshot"),
+    ):
+        if tag and tag != current:
+            return tag, source
+    return None, "none known"
+
+
+@dataclass(frozen=True)
+class CutoverPlan:
+    assign_ip: bool
+    set_dns: bool
+    reason: str
+
+
+def plan_cutover(
+    *,
+    status: str | None,
+    user_data: bool,
+    reserved_ip: str | None,
+    holder: int | None,
+    droplet_id: int | None,
+    dns_wanted: bool,
+) -> CutoverPlan:
+    """Whether to take the reserved IP (and DNS). `holder`: the droplet id the reserved IP is assigned to
+    now (None: unassigned). Never moves traffic to a droplet whose gates did not pass."""
+    if not user_data:
+        return CutoverPlan(False, False, "no user-data: running on the snapshot's defaults, no cutover")
+    if status not in ("success", "rolled_back"):
+        return CutoverPlan(False, False, f"status {status}: gates did not pass, traffic stays where it is")
+    if reserved_ip is None:
+        return CutoverPlan(False, dns_wanted, "no reserved IP configured" + (
+            "; DNS points at this droplet's own address" if dns_wanted else ""))
+    if holder is not None and holder == droplet_id:
+        return CutoverPlan(False, dns_wanted, f"{reserved_ip} is already assigned to this droplet")
+    if status == "rolled_back":
+        if holder is None:
+            return CutoverPlan(True, dns_wanted,
+                               f"rolled back, but {reserved_ip} is unassigned (nothing else serves): taking it")
+        return CutoverPlan(False, False,
+                           f"rolled back to the prior tag; {reserved_ip} stays on droplet {holder}")
+    return CutoverPlan(True, dns_wanted, f"every gate passed: assigning {reserved_ip} to droplet {droplet_id}"
+                       + (f" (from {holder})" if holder else ""))
