@@ -142,3 +142,28 @@ def test_docker_compose_rejects_a_broken_stack(tmp_path):
     compose_file = _write_stack(tmp_path / "stack", Deploy(), _test_secrets())
     (compose_file.parent / "odoo.env").unlink()
     assert _compose(["config", "-q"], compose_file).returncode != 0
+
+
+@pytest.mark.parametrize("domain", ["erp.example.com", None])
+def test_nginx_accepts_the_site_inside_debians_own_nginx_conf(domain, tmp_path, tls_cert):
+    """As on the droplet: Debian's nginx.conf (its http-level gzip, ssl_protocols, mime types) with
+    the site in sites-enabled beside Debian's default site, which the image may still carry."""
+    nginx_bin = require_tool("nginx")
+    debian_conf = Path("/etc/nginx/nginx.conf").read_text()
+    sites = tmp_path / "sites-enabled"
+    sites.mkdir()
+    deploy = _deploy("selfhost", True, domain)
+    site = render_nginx_site(deploy, domain or "_", str(tls_cert.cert), str(tls_cert.key))
+    (sites / "odoo.conf").write_text(site)
+    default_site = Path("/etc/nginx/sites-available/default")
+    if default_site.exists():
+        (sites / "default").write_text(default_site.read_text())
+    include = "include /etc/nginx/sites-enabled/*;"
+    assert include in debian_conf, "Debian's nginx.conf no longer includes sites-enabled: update the droplet layout"
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(
+        debian_conf.replace(include, f"include {sites}/*;").replace("pid /run/nginx.pid;", f"pid {tmp_path}/nginx.pid;")
+    )
+    result = subprocess.run([nginx_bin, "-t", "-c", str(conf)], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert "[emerg]" not in result.stderr
