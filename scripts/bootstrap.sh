@@ -9,7 +9,7 @@ cd "$here"
 APT_PACKAGES=(
   docker.io nginx cloud-init packer debootstrap docker-registry
   postgresql-client redis-tools iproute2 iptables openssl curl ca-certificates
-  socat jq make git python3-venv busybox-static
+  socat jq make git python3-venv busybox-static shellcheck
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The first-boot agent: the firstboot package (uploaded to /opt/odoo-droplet/firstboot by Packer),
+# its systemd units from firstboot/systemd/, enabled but not started (it runs on each droplet made
+# from the snapshot, after cloud-init). Idempotent.
+set -euo pipefail
+install_dir=/opt/odoo-droplet
+units=$install_dir/firstboot/systemd
+main_unit=odoo-droplet-firstboot.service
+
+if [ ! -f "$units/$main_unit" ]; then
+  echo "30-agent: $units/$main_unit is missing: the firstboot package must ship its unit" >&2
+  exit 1
+fi
+# Bytecode from the operator's machine is not wanted; Python writes its own on the droplet.
+find "$install_dir/firstboot" -name __pycache__ -type d -prune -exec rm -rf {} +
+chown -R root:root "$install_dir/firstboot"
+chmod -R u=rwX,go=rX "$install_dir/firstboot"
+# Standard library only on the droplet: importing the package with Debian's python3 proves it.
+PYTHONPATH=$install_dir python3 -c 'import firstboot.config, firstboot.layout'
+
+for unit in "$units"/*.service "$units"/*.timer; do
+  [ -e "$unit" ] || continue
+  install -m 0644 -o root -g root "$unit" /etc/systemd/system/
+done
+systemctl daemon-reload
+systemctl enable "$main_unit"
+# Timers (e.g. the proofs upload retry) are meant to run on every droplet.
+for timer in "$units"/*.timer; do
+  [ -e "$timer" ] || continue
+  systemctl enable "$(basename "$timer")"
+done
+
+# The baked settings (no secret in them) readable by root only, like what cloud-init writes.
+install -d -m 0700 -o root -g root /etc/odoo-droplet
+for f in /etc/odoo-droplet/deploy.json /etc/odoo-droplet/baked.json; do
+  [ -f "$f" ] || { echo "30-agent: $f was not uploaded" >&2; exit 1; }
+  chown root:root "$f"
+  chmod 0600 "$f"
+done
+echo "30-agent: $(systemctl is-enabled "$main_unit") $main_unit"

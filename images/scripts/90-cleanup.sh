@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Leave nothing of the build in the image, per DigitalOcean's marketplace image rules: no pending
+# security updates, no passwords, no authorized_keys, private keys or shell history, no SSH host keys
+# (cloud-init makes new ones on each droplet), no logs, no cloud-init state (so every droplet is a new
+# instance), no caches, an empty /tmp. Idempotent: everything here is "make it absent".
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+
+# Pending updates would fail DigitalOcean's image check: refuse to snapshot rather than ship them.
+pending=$(apt-get -s upgrade --with-new-pkgs | grep -c '^Inst ' || true)
+if [ "$pending" != 0 ]; then
+  apt-get -s upgrade --with-new-pkgs | grep '^Inst ' >&2
+  echo "90-cleanup: $pending package updates still pending" >&2
+  exit 1
+fi
+apt-get -y -q autoremove --purge
+apt-get -y -q clean
+
+# No password for root (`*`: no password can match; SSH keys from DigitalOcean still work).
+usermod -p '*' root
+
+# Keys: SSH host keys, every authorized_keys, private keys, known hosts, registry logins.
+rm -f /etc/ssh/ssh_host_*_key /etc/ssh/ssh_host_*_key.pub
+for home in /root /home/*; do
+  [ -d "$home" ] || continue
+  rm -f "$home"/.ssh/authorized_keys "$home"/.ssh/authorized_keys2 "$home"/.ssh/known_hosts \
+    "$home"/.ssh/id_* "$home"/.docker/config.json
+  rm -f "$home"/.bash_history "$home"/.python_history "$home"/.lesshst "$home"/.viminfo \
+    "$home"/.wget-hsts "$home"/.sudo_as_admin_successful
+  rm -rf "$home"/.cache
+done
+# Per-droplet material the agent creates at first boot must never be shared between droplets.
+rm -rf /etc/odoo-droplet/tls /etc/odoo-droplet/stack /etc/odoo-droplet/secrets.env \
+  /root/odoo-droplet-credentials
+find /var/lib/odoo-droplet -mindepth 1 -delete
+rm -f /etc/ssl/private/ssl-cert-snakeoil.key /etc/ssl/certs/ssl-cert-snakeoil.pem
+unset HISTFILE
+history -c || true
+
+# cloud-init: forget this instance, its logs and its seed (the build droplet's user-data), and reset
+# machine-id so each droplet gets its own.
+cloud-init clean --logs --seed --machine-id
+
+# Logs: journal files are binary (truncating one corrupts it), so rotate and drop them; others emptied.
+journalctl --rotate >/dev/null 2>&1 || true
+journalctl --vacuum-time=1s >/dev/null 2>&1 || true
+find /var/log -type f \( -name '*.gz' -o -name '*.[0-9]' -o -name '*.old' -o -name '*.journal~' \) -delete
+find /var/log -type f ! -name '*.journal' -exec truncate -s 0 {} +
+
+# Temporary files (this script's own copy is open, so deleting it is harmless).
+find /tmp /var/tmp -mindepth 1 -maxdepth 1 -exec rm -rf {} +
+sync
+echo "90-cleanup: done"
