@@ -53,7 +53,7 @@ def sigv4_headers(method: str, url: str, region: str, access_key: str, secret_ke
     query = "&".join(
         f"{urllib.parse.quote(k, safe='-_.~')}={urllib.parse.quote(v, safe='-_.~')}"
         for k, v in sorted(urllib.parse.parse_qsl(u.query, keep_blank_values=True)))
-    canonical = "\n".join([method, urllib.parse.quote(u.path or "/", safe="/-_.~"), query, canonical_headers,
+    canonical = "\n".join([method, urllib.parse.quote(urllib.parse.unquote(u.path or "/"), safe="/-_.~"), query, canonical_headers,
                            signed, payload_hash])
     scope = f"{day}/{region}/s3/aws4_request"
     to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()])
