@@ -674,7 +674,7 @@ class Agent:
         out.append((G.db_reachable(c), None))
         rows, err = self.module_rows()
         out.append((G.module_state_ok(rows, d.odoo.modules, err), None))
-        r = self.http.get(f"{self.edge_base}/web/login?db={d.odoo.database}", **edge)
+        r = self.http.get(f"{self.edge_base}/web/login?db={d.odoo.database}", follow=3, **edge)
         out.append((G.registry_loaded(r), r))
         return out
 

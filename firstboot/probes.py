@@ -187,7 +187,7 @@ def database_exists_query(database: str) -> str:
 
 class Http(Protocol):
     def get(self, url: str, *, connect_host: str, port: int, tls: bool, host_header: str,
-            timeout: float) -> HttpResult: ...
+            timeout: float, follow: int = 0) -> HttpResult: ...
 
     def websocket(self, url: str, *, connect_host: str, port: int, tls: bool, host_header: str,
                   origin: str, timeout: float) -> HttpResult: ...
@@ -206,22 +206,37 @@ class LoopbackHttp:
         return ctx
 
     def get(self, url: str, *, connect_host: str, port: int, tls: bool, host_header: str,
-            timeout: float) -> HttpResult:
+            timeout: float, follow: int = 0) -> HttpResult:
+        """GET `url`; with `follow` > 0, same-site redirects are followed carrying the cookies they set
+        (Odoo answers /web/login?db=X with a 302 that sets the session's database, then 200)."""
         path = _path_of(url)
         t0 = time.monotonic()
+        cookies: dict[str, str] = {}
         try:
-            sock = socket.create_connection((connect_host, port), timeout=timeout)
-            if tls:
-                sock = self._ctx().wrap_socket(sock, server_hostname=_sni(host_header))
-            conn = http.client.HTTPConnection(connect_host, port, timeout=timeout)
-            conn.sock = sock
-            conn.request("GET", path, headers={"Host": host_header, "User-Agent": "odoo-droplet-gates",
-                                               "Accept": "*/*"})
-            resp = conn.getresponse()
-            body = resp.read(BODY_LIMIT).decode(errors="replace")
-            headers = {k: v for k, v in resp.getheaders()}
-            conn.close()
-            return HttpResult(url, resp.status, _ms(t0), body, headers)
+            for hop in range(follow + 1):
+                sock = socket.create_connection((connect_host, port), timeout=timeout)
+                if tls:
+                    sock = self._ctx().wrap_socket(sock, server_hostname=_sni(host_header))
+                conn = http.client.HTTPConnection(connect_host, port, timeout=timeout)
+                conn.sock = sock
+                headers = {"Host": host_header, "User-Agent": "odoo-droplet-gates", "Accept": "*/*"}
+                if cookies:
+                    headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in cookies.items())
+                conn.request("GET", path, headers=headers)
+                resp = conn.getresponse()
+                body = resp.read(BODY_LIMIT).decode(errors="replace")
+                got = {k: v for k, v in resp.getheaders()}
+                for k, v in resp.getheaders():
+                    if k.lower() == "set-cookie":
+                        name, _, value = v.split(";", 1)[0].partition("=")
+                        cookies[name.strip()] = value.strip()
+                conn.close()
+                location = got.get("Location") or got.get("location") or ""
+                if resp.status in (301, 302, 303, 307, 308) and hop < follow and location:
+                    path = _path_of(location) if "://" in location else location
+                    continue
+                return HttpResult(url, resp.status, _ms(t0), body, got)
+            raise http.client.HTTPException("redirect loop")  # pragma: no cover - loop always returns
         except (OSError, http.client.HTTPException, ssl.SSLError) as e:
             return HttpResult(url, 0, _ms(t0), error=f"{type(e).__name__}: {e}")
 

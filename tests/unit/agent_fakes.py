@@ -257,7 +257,7 @@ class FakeHttp:
         self.requests: list[dict[str, Any]] = []
 
     def get(self, url: str, *, connect_host: str, port: int, tls: bool, host_header: str,
-            timeout: float) -> HttpResult:
+            timeout: float, follow: int = 0) -> HttpResult:
         self.requests.append({"url": url, "connect": connect_host, "port": port, "host": host_header})
         return self.d.http_answer(url, port)
 

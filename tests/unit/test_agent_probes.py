@@ -98,6 +98,14 @@ def tls_server(tmp_path_factory):
                 self.send_header("Connection", "Upgrade")
                 self.end_headers()
                 return
+            if self.path == "/web/login?db=odoo" and "session_id=s1" not in (self.headers.get("Cookie") or ""):
+                # What Odoo does: set the session's database, then send the client back.
+                self.send_response(302)
+                self.send_header("Location", "/web/login?db=odoo")
+                self.send_header("Set-Cookie", "session_id=s1; Path=/; HttpOnly")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             body = b'<form><input name="login"/><input name="password"/></form>'
             self.send_response(200)
             self.send_header("Content-Length", str(len(body)))
@@ -180,3 +188,11 @@ def test_host_facts(tmp_path):
     assert host.memory_mb(meminfo, limit) == 7851
     res = host.resources()
     assert res.vcpus >= 1 and res.memory_mb > 0 and res.disk_gb > 0
+
+
+def test_registry_probe_follows_the_db_redirect_with_its_cookie(tls_server):
+    port, _ = tls_server
+    kw = dict(connect_host="127.0.0.1", port=port, tls=True, host_header="erp.example.test", timeout=5)
+    assert LoopbackHttp().get("https://erp.example.test/web/login?db=odoo", **kw).status == 302
+    r = LoopbackHttp().get("https://erp.example.test/web/login?db=odoo", follow=3, **kw)
+    assert r.status == 200 and 'name="password"' in r.body
