@@ -109,15 +109,18 @@ class _AsIfDigitalOcean(RequestsOpenAPIRequest):
 class ValidatingSession(requests.Session):
     """A requests Session that validates each /v2 exchange against the spec and trusts only `cafile`."""
 
-    def __init__(self, openapi: OpenAPI, cafile: str, token: str | None = None, unauthenticated: bool = False):
+    def __init__(self, openapi: OpenAPI, cafile: str | None, token: str | None = None,
+                 unauthenticated: bool = False):
         super().__init__()
         # unauthenticated=True: the test sends no/a wrong token on purpose; the spec's security requirement
         # is then the one request check skipped (the 401 response is still validated).
         self.unauthenticated = unauthenticated
         self.openapi = openapi
-        # Ignore REQUESTS_CA_BUNDLE from the environment: it would override `verify`.
-        self.trust_env = False
-        self.verify = cafile
+        if cafile is not None:
+            # Ignore REQUESTS_CA_BUNDLE from the environment: it would override `verify`.
+            self.trust_env = False
+            self.verify = cafile
+        # cafile None: trust what the environment names (REQUESTS_CA_BUNDLE), as a user's shell would.
         self.errors: list[str] = []
         self.exchanges = 0
         self._lock = threading.Lock()
