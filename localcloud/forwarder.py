@@ -11,6 +11,7 @@ end between the client and the droplet's nginx, so the droplet's certificate is 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import threading
@@ -81,6 +82,9 @@ class Forwarder:
                 for port in self.ports:
                     lst = self._listeners.pop((ip, port), None)
                     if lst is not None:
+                        # shutdown() first: close() alone leaves the socket listening while accept() blocks.
+                        with contextlib.suppress(OSError):
+                            lst.sock.shutdown(socket.SHUT_RDWR)
                         lst.sock.close()
                 return
             # Bind first, so a failure (address in use) leaves the previous assignment intact.

@@ -8,8 +8,9 @@ at create time and updates on reserved-IP moves. The file is read on every reque
 visible at once. Containers inside a droplet reach the service too (their traffic leaves masqueraded as
 the droplet's address) — which is why the first-boot agent firewalls them off, as on DigitalOcean.
 
-Paths: /metadata/v1.json (the whole document), /metadata/v1/<key> where a key's underscores are dashes
-(`user_data` -> `user-data`) and `droplet_id` is `id`; lists are indexed (`interfaces/public/0/...`);
+Paths: /metadata/v1.json (the whole document), /metadata/v1/<key> with DO's names (`droplet_id` is `id`,
+`user_data` is `user-data`, an interface's `ip_address` is `address`); lists are indexed
+(`interfaces/public/0/...`);
 directories (a trailing `/`) list their entries one per line. Leaves are plain text; booleans are
 `true`/`false`.
 """
@@ -24,12 +25,24 @@ from pathlib import Path
 
 RECORDS = Path(os.environ.get("ODL_METADATA_DIR", "/srv/metadata"))
 
-# DO's v1 paths differ from the JSON field names in two ways: `droplet_id` is `id`, `_` is `-`.
-_PATH_NAMES = {"droplet_id": "id"}
+# DO's v1 paths mostly use the JSON field names, with three kinds of exceptions (its documented paths:
+# /metadata/v1/id, user-data, public-keys, interfaces/public/0/ipv4/address, reserved_ip/ipv4/ip_address).
+_DASHED = {"user_data", "vendor_data", "public_keys", "auth_key"}
 
 
-def _path_name(key: str) -> str:
-    return _PATH_NAMES.get(key, key.replace("_", "-"))
+def _path_name(key: str, under_interfaces: bool = False) -> str:
+    if key == "droplet_id":
+        return "id"
+    if key in _DASHED:
+        return key.replace("_", "-")
+    if under_interfaces and key == "ip_address":
+        return "address"
+    return key
+
+
+def _matches(key: str, part: str, under_interfaces: bool) -> bool:
+    # Lenient on `-` versus `_`: clients in the wild use both.
+    return part in (_path_name(key, under_interfaces), key, key.replace("_", "-"))
 
 
 def _text(value: object) -> str:
@@ -57,7 +70,7 @@ def resolve(doc: dict, path: str) -> tuple[int, str, str]:
     node: object = doc
     for part in parts:
         if isinstance(node, dict):
-            match = [k for k in node if _path_name(k) == part]
+            match = [k for k in node if _matches(k, part, "interfaces" in parts)]
             if not match:
                 return 404, "text/plain", "not found\n"
             node = node[match[0]]
@@ -66,7 +79,7 @@ def resolve(doc: dict, path: str) -> tuple[int, str, str]:
         else:
             return 404, "text/plain", "not found\n"
     if isinstance(node, dict):
-        lines = [_path_name(k) + ("/" if _is_dir(v) else "") for k, v in node.items()]
+        lines = [_path_name(k, "interfaces" in parts) + ("/" if _is_dir(v) else "") for k, v in node.items()]
         return 200, "text/plain", "\n".join(lines)
     if isinstance(node, list):
         if not _is_dir(node):

@@ -1,0 +1,161 @@
+"""Shared fixtures for the e2e layer (the local cloud on the real Docker engine).
+
+Generic pieces anyone's e2e tests can use: `poll` (bounded waiting on a condition, never a bare sleep),
+`localcloud_home`, `local_cloud_ready` (networks, the debian-12-x64 image, the metadata service — built
+once, cached by Docker between runs), `docker_backend`, `droplets` (a factory that deletes what it made),
+`ssh_keypair`, `busybox_image` (a 2 MB image to load into a droplet's inner Docker: no registry is needed),
+and `timings` (durations printed in the terminal summary; the benchmark numbers the issue asks for).
+
+A missing Docker engine fails the tests (scripts/bootstrap.sh starts one); nothing is skipped silently.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+from localcloud import docker_backend as db
+from localcloud.backend import DropletRuntime, DropletSpec
+
+T = TypeVar("T")
+
+_TIMINGS: dict[str, float] = {}
+
+
+def poll(check: Callable[[], T | None], timeout: float, what: str, interval: float = 0.25) -> T:
+    """Call `check` until it returns something truthy; fail after `timeout` seconds saying `what`."""
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while True:
+        try:
+            result = check()
+        except Exception as exc:  # noqa: BLE001 - the last error is part of the failure message
+            result, last = None, exc
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
+        time.sleep(interval)  # pacing between checks of a condition, not synchronisation
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _TIMINGS:
+        terminalreporter.section("local cloud timings (this machine)")
+        for name, seconds in _TIMINGS.items():
+            terminalreporter.write_line(f"{name:<48} {seconds:8.1f} s")
+
+
+@pytest.fixture(scope="session")
+def timings() -> dict[str, float]:
+    return _TIMINGS
+
+
+@pytest.fixture(scope="session")
+def localcloud_home() -> Path:
+    home = db.home_dir()
+    home.mkdir(parents=True, exist_ok=True)
+    return home
+
+
+@pytest.fixture(scope="session")
+def local_cloud_ready(localcloud_home: Path, timings: dict[str, float]) -> Path:
+    proc = subprocess.run(["docker", "info"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, f"no Docker engine answers (run scripts/bootstrap.sh): {proc.stderr}"
+    db.ensure_networks()
+    cold = not db._exists("image", db.ROOTFS_IMAGE)
+    start = time.monotonic()
+    db.ensure_base_image(localcloud_home)
+    timings["base image build (" + ("cold, debootstrap" if cold else "cached") + ")"] = time.monotonic() - start
+    db.ensure_metadata_service(localcloud_home)
+    return localcloud_home
+
+
+@pytest.fixture(scope="session")
+def docker_backend(local_cloud_ready: Path) -> Iterator[db.DockerBackend]:
+    backend = db.DockerBackend(local_cloud_ready)
+    yield backend
+    backend.forwarder.close()
+
+
+# Droplet ids far above what the API hands out, distinct per test process.
+_ids = itertools.count(9_000_000 + (os.getpid() % 10_000) * 100)
+
+
+class Droplets:
+    """Creates droplets through the backend and deletes them (and their snapshots) at teardown."""
+
+    def __init__(self, backend: db.DockerBackend) -> None:
+        self.backend = backend
+        self.created: list[int] = []
+        self.images: list[str] = []
+
+    def create(
+        self,
+        name: str,
+        user_data: str | None = None,
+        keys: tuple[str, ...] = (),
+        image: str = db.BASE_IMAGE,
+        vcpus: int = 1,
+        memory_mb: int = 1024,
+    ) -> tuple[DropletSpec, DropletRuntime]:
+        spec = DropletSpec(
+            id=next(_ids), name=name, region="nyc3", size_slug="s-1vcpu-1gb", vcpus=vcpus,
+            memory_mb=memory_mb, disk_gb=25, image_ref=image, user_data=user_data, ssh_public_keys=keys,
+            tags=("e2e",),
+        )  # fmt: skip
+        self.created.append(spec.id)
+        return spec, self.backend.create_droplet(spec)
+
+    def exec(self, droplet_id: int, *argv: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        return db.droplet_exec(droplet_id, argv, timeout=timeout)
+
+    def cloud_init_done(self, droplet_id: int, timeout: float = 600) -> str:
+        """`cloud-init status --wait` (bounded); returns its output."""
+        return self.exec(droplet_id, "cloud-init", "status", "--wait", "--long", timeout=timeout).stdout
+
+    def cleanup(self) -> None:
+        for droplet_id in self.created:
+            self.backend.delete_droplet(droplet_id)
+        for ref in self.images:
+            self.backend.delete_image(ref)
+
+
+@pytest.fixture(scope="module")
+def droplets(docker_backend: db.DockerBackend) -> Iterator[Droplets]:
+    made = Droplets(docker_backend)
+    yield made
+    made.cleanup()
+
+
+@pytest.fixture(scope="session")
+def ssh_keypair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """(private key path, public key line), generated per run."""
+    assert shutil.which("ssh-keygen"), "ssh-keygen missing (openssh-client; scripts/bootstrap.sh)"
+    key = tmp_path_factory.mktemp("ssh") / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "odl-e2e", "-f", str(key)], check=True)
+    return key, key.with_suffix(".pub").read_text().strip()
+
+
+@pytest.fixture(scope="session")
+def busybox_image(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """`odl/test-busybox:latest` from Debian's busybox-static: small enough to `docker load` into droplets."""
+    ref = "odl/test-busybox:latest"
+    busybox = Path("/bin/busybox")
+    assert busybox.exists(), "busybox-static missing (scripts/bootstrap.sh installs it)"
+    root = tmp_path_factory.mktemp("busybox")
+    (root / "bin").mkdir()
+    shutil.copy(busybox, root / "bin" / "busybox")
+    for applet in ("sh", "nc", "cat", "echo", "printf", "ls", "httpd"):
+        (root / "bin" / applet).symlink_to("busybox")
+    tar = subprocess.run(["tar", "-C", str(root), "-c", "."], capture_output=True, check=True).stdout
+    subprocess.run(["docker", "import", "--change", 'CMD ["/bin/sh"]', "-", ref], input=tar, check=True,
+                   capture_output=True)  # fmt: skip
+    return ref
