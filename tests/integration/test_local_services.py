@@ -1,0 +1,166 @@
+"""The local cloud's registry (GHCR stand-in, TLS from the local CA) and Spaces (S3 stand-in), with their
+fault knobs: what a client sees when they are stopped and started again.
+
+These use the machine's local-cloud services (ports 5000 and 9000 are fixed by the design), start them if
+needed and leave them running at teardown, as `odoo-droplet local up` would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import ssl
+import stat
+import subprocess
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import EndpointConnectionError
+
+from localcloud import ca, services
+
+pytestmark = pytest.mark.integration
+
+
+def docker(*args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    res = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout, check=False)
+    if check and res.returncode != 0:
+        raise AssertionError(f"docker {' '.join(args)} -> {res.returncode}\n{res.stdout}\n{res.stderr}")
+    return res
+
+
+def registry_get(addr: str, path: str, cafile: str | None, method: str = "GET",
+                 headers: dict[str, str] | None = None) -> tuple[int, dict[str, str]]:
+    ctx = ssl.create_default_context(cafile=cafile)
+    req = urllib.request.Request(f"https://{addr}{path}", method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, context=ctx, timeout=10) as r:
+            return r.status, dict(r.headers)
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers)
+
+
+# ---------------------------------------------------------------------------------------------- registry
+
+
+@pytest.fixture
+def pushed_standin() -> Iterator[str]:
+    """A stand-in image pushed to the registry under a repository of its own (deleted at teardown)."""
+    services.ensure_registry()
+    source = f"{services.DEFAULT_REGISTRY}/redis:{services.REDIS_TAG}"
+    if not services.image_exists(source):
+        services.build_standin_images()
+    repo = f"odl-test-{secrets.token_hex(4)}/redis"
+    ref = f"{services.LOOPBACK_REGISTRY}/{repo}:7"
+    docker("tag", source, ref)
+    try:
+        docker("push", ref)
+        yield ref
+    finally:
+        services.start_registry()
+        cafile = str(ca.ca_files(services.home()).ca_cert)
+        accept = "application/vnd.docker.distribution.manifest.v2+json"
+        status, headers = registry_get(services.LOOPBACK_REGISTRY, f"/v2/{repo}/manifests/7", cafile, "HEAD",
+                                       {"Accept": accept})
+        if status == 200:
+            registry_get(services.LOOPBACK_REGISTRY, f"/v2/{repo}/manifests/{headers['Docker-Content-Digest']}",
+                         cafile, "DELETE")
+        docker("rmi", ref, check=False)
+
+
+def test_registry_speaks_tls_with_the_local_ca_only() -> None:
+    info = services.ensure_registry()
+    cafile = str(ca.ca_files(services.home()).ca_cert)
+    assert registry_get(services.LOOPBACK_REGISTRY, "/v2/", cafile)[0] == 200
+    with pytest.raises(urllib.error.URLError, match="CERTIFICATE_VERIFY_FAILED"):
+        registry_get(services.LOOPBACK_REGISTRY, "/v2/", None)  # the system store alone does not trust it
+    if services.gateway_up():  # the odl-cloud bridge exists: the droplets' address answers too
+        assert services.DEFAULT_REGISTRY in info["addresses"]
+        assert registry_get(services.DEFAULT_REGISTRY, "/v2/", cafile)[0] == 200
+    # Idempotent: a second ensure keeps the same processes.
+    assert services.ensure_registry()["pids"] == info["pids"]
+
+
+def test_registry_push_pull_and_the_unreachable_knob(pushed_standin: str) -> None:
+    ref = pushed_standin
+    docker("rmi", ref)
+    docker("pull", ref)  # over TLS: the host's Docker trusts the CA through /etc/docker/certs.d
+    assert services.image_exists(ref)
+    docker("rmi", ref)
+
+    services.stop_registry()
+    failed = docker("pull", ref, check=False)
+    assert failed.returncode != 0
+    assert "connection refused" in failed.stderr.lower(), failed.stderr
+    assert not any(services.status()["registry"]["reachable"].values())
+
+    services.start_registry()
+    docker("pull", ref)
+    assert services.image_exists(ref)
+    if services.gateway_up():
+        gw_ref = ref.replace(services.LOOPBACK_REGISTRY, services.DEFAULT_REGISTRY)
+        docker("pull", gw_ref)  # the same storage behind the droplets' address
+        docker("rmi", gw_ref, check=False)
+
+
+# ---------------------------------------------------------------------------------------------- spaces
+
+
+@pytest.fixture
+def bucket() -> Iterator[tuple[object, str]]:
+    services.ensure_spaces()
+    creds = services.spaces_credentials()
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=f"http://{services.LOOPBACK}:{services.SPACES_PORT}",
+        aws_access_key_id=creds["SPACES_KEY"],
+        aws_secret_access_key=creds["SPACES_SECRET"],
+        region_name="nyc3",
+        config=Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=2, read_timeout=10),
+    )
+    name = f"odl-test-{secrets.token_hex(4)}"
+    # moto, like AWS, wants the region spelt out for a non-us-east-1 endpoint; DigitalOcean accepts it too.
+    s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": "nyc3"})
+    try:
+        yield s3, name
+    finally:
+        services.start_spaces()
+        for obj in s3.list_objects_v2(Bucket=name).get("Contents", []):
+            s3.delete_object(Bucket=name, Key=obj["Key"])
+        s3.delete_bucket(Bucket=name)
+
+
+def test_spaces_credentials_are_generated_once_and_private() -> None:
+    first = services.spaces_credentials()
+    assert first == services.spaces_credentials()
+    assert first["SPACES_KEY"].startswith("DO00") and len(first["SPACES_SECRET"]) >= 40
+    path = services.home() / "spaces" / "credentials.env"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+
+
+def test_spaces_put_get_and_the_down_knob_keeps_data(bucket: tuple[object, str]) -> None:
+    s3, name = bucket
+    body = json.dumps({"deploy_id": "deploy-20260101-000000", "status": "success"}).encode()
+    s3.put_object(Bucket=name, Key="proofs/before.json", Body=body)
+    assert s3.get_object(Bucket=name, Key="proofs/before.json")["Body"].read() == body
+
+    services.stop_spaces()
+    with pytest.raises(EndpointConnectionError):
+        s3.put_object(Bucket=name, Key="proofs/during.json", Body=b"{}")
+    assert not any(services.status()["spaces"]["reachable"].values())
+
+    services.start_spaces()
+    assert s3.get_object(Bucket=name, Key="proofs/before.json")["Body"].read() == body  # nothing lost
+    s3.put_object(Bucket=name, Key="proofs/after.json", Body=b"{}")
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket=name)["Contents"]}
+    assert keys == {"proofs/before.json", "proofs/after.json"}
+    if services.gateway_up():  # the droplets' endpoint serves the same data
+        creds = services.spaces_credentials()
+        gw = boto3.client("s3", endpoint_url=services.SPACES_ENDPOINT, region_name="nyc3",
+                          aws_access_key_id=creds["SPACES_KEY"], aws_secret_access_key=creds["SPACES_SECRET"])
+        assert gw.get_object(Bucket=name, Key="proofs/before.json")["Body"].read() == body
