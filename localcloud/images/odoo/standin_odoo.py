@@ -200,7 +200,8 @@ def db_filter(dbs: list[str], conf: dict[str, object], host: str) -> list[str]:
     """`odoo.http.db_filter`: dbfilter regex (%h host, %d first domain label), else db_name as the list."""
     if conf["dbfilter"]:
         h = host.partition(":")[0]
-        d = h.partition(".")[0] if not h.startswith("www.") else h.split(".")[1]
+        h = h[4:] if h.startswith("www.") else h
+        d = h.partition(".")[0]
         pattern = str(conf["dbfilter"]).replace("%h", re.escape(h)).replace("%d", re.escape(d))
         return [db for db in dbs if re.match(pattern, db)]
     if conf["db_name"]:
