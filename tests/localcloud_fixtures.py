@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from openapi_core import OpenAPI
 
-from tests.localcloud_support import LocalCloud, ValidatingSession, do_openapi, start_memory_cloud
+from tests.localcloud_support import LocalCloud, SpecObserver, ValidatingSession, do_openapi, start_memory_cloud
 
 
 @pytest.fixture(scope="session")
@@ -24,8 +24,16 @@ def do_openapi_spec() -> OpenAPI:
 
 
 @pytest.fixture
-def memory_cloud(tmp_path: Path) -> Iterator[LocalCloud]:
-    cloud = start_memory_cloud(tmp_path / "localcloud")
+def spec_observer(do_openapi_spec: OpenAPI) -> Iterator[SpecObserver]:
+    observer = SpecObserver(do_openapi_spec)
+    yield observer
+    assert not observer.errors, "\n".join(observer.errors)
+
+
+@pytest.fixture
+def memory_cloud(tmp_path: Path, spec_observer: SpecObserver) -> Iterator[LocalCloud]:
+    """The API on the MemoryBackend; every exchange it has (any client) is validated by spec_observer."""
+    cloud = start_memory_cloud(tmp_path / "localcloud", observer=spec_observer)
     yield cloud
     cloud.server.stop()
 

@@ -23,7 +23,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import requests
 import yaml
@@ -37,7 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_SPEC = REPO.parent / "shared" / "reference" / "do-openapi" / "DigitalOcean-public.v2.bundled.yaml"
 DO_SERVER = "https://api.digitalocean.com"
 
-__all__ = ["LocalCloud", "ValidatingSession", "do_openapi", "start_memory_cloud"]
+__all__ = ["LocalCloud", "SpecObserver", "ValidatingSession", "do_openapi", "start_memory_cloud"]
 
 
 @functools.cache
@@ -145,6 +145,40 @@ class ValidatingSession(requests.Session):
                           + "; ".join(problems) + f"\nbody: {response.text[:2000]}")
                 self.errors.append(detail)
                 raise AssertionError("exchange does not match DigitalOcean's spec: " + detail)
+
+
+class SpecObserver:
+    """Server-side twin of ValidatingSession: an ApiServer `observer` that validates every exchange the
+    server has, whoever the client is (Packer's Go client, pydo in a subprocess, curl)."""
+
+    def __init__(self, openapi: OpenAPI):
+        self.openapi = openapi
+        self.errors: list[str] = []
+        self.exchanges = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, method: str, target: str, headers: dict[str, str], body: bytes, status: int,
+                 resp_headers: dict[str, str], resp_body: bytes) -> None:
+        from openapi_core.testing import MockRequest, MockResponse
+
+        parts = urlsplit(target)
+        if not parts.path.startswith("/v2"):
+            return
+        lower = {k.lower(): v for k, v in headers.items()}
+        req = MockRequest(DO_SERVER, method, parts.path, args=parse_qsl(parts.query, keep_blank_values=True),
+                          headers=headers, data=body or None,
+                          content_type=lower.get("content-type", "application/json"))
+        problems = [f"request: {e}" for e in self.openapi.iter_request_errors(req)
+                    # A 401 answers a request sent without valid auth on purpose (tests of 401).
+                    if not (status == 401 and type(e).__name__ == "SecurityValidationError")]
+        if not problems:
+            res = MockResponse(resp_body, status, resp_headers)
+            problems += [f"response: {e!r}" for e in self.openapi.iter_response_errors(req, res)]
+        with self._lock:
+            self.exchanges += 1
+            if problems:
+                self.errors.append(f"{method} {target} -> {status}: " + "; ".join(problems)
+                                   + f"\nrequest body: {body[:1000]!r}\nresponse body: {resp_body[:2000]!r}")
 
 
 @dataclass

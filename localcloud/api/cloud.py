@@ -262,6 +262,16 @@ class Cloud:
     def keys_get(self, req: Request) -> Reply:
         return 200, {"ssh_key": self._key(req.params["key"])}
 
+    def keys_update(self, req: Request) -> Reply:
+        name = req.obj().get("name")
+        if not isinstance(name, str) or not name:
+            raise unprocessable("name must be a non-empty string.")
+        with self.state.lock:
+            k = self._key(req.params["key"])
+            k["name"] = name
+            self.state.save()
+        return 200, {"ssh_key": k}
+
     def keys_delete(self, req: Request) -> Reply:
         with self.state.lock:
             k = self._key(req.params["key"])
@@ -414,6 +424,16 @@ class Cloud:
         for d in [d for d in self.state.coll("droplets").values() if tag in d.get("tags", [])]:
             self._destroy(d)
         return 204, None
+
+    def droplet_snapshots_list(self, req: Request) -> Reply:
+        """What Packer's digitalocean builder reads to find the snapshot it just took."""
+        d = self._droplet(req.params["droplet_id"])
+        items = [{"id": i["id"], "name": i["name"], "created_at": i["created_at"], "regions": list(i["regions"]),
+                  "min_disk_size": int(i["min_disk_size"] or 0), "size_gigabytes": float(i["size_gigabytes"] or 0),
+                  "type": "snapshot"}
+                 for i in sorted(self.state.coll("images").values(), key=lambda i: i["id"])
+                 if i["type"] == "snapshot" and i.get("_resource_id") == d["id"]]
+        return self._list(req, "snapshots", items)
 
     def droplet_actions_list(self, req: Request) -> Reply:
         d = self._droplet(req.params["droplet_id"])
@@ -854,6 +874,7 @@ ROUTES: list[tuple[str, str, str]] = [
     ("GET", r"/v2/account/keys", "keys_list"),
     ("POST", r"/v2/account/keys", "keys_create"),
     ("GET", r"/v2/account/keys/(?P<key>[^/]+)", "keys_get"),
+    ("PUT", r"/v2/account/keys/(?P<key>[^/]+)", "keys_update"),
     ("DELETE", r"/v2/account/keys/(?P<key>[^/]+)", "keys_delete"),
     ("GET", r"/v2/regions", "regions_list"),
     ("GET", r"/v2/sizes", "sizes_list"),
@@ -862,6 +883,7 @@ ROUTES: list[tuple[str, str, str]] = [
     ("DELETE", r"/v2/droplets", "droplets_delete_by_tag"),
     ("GET", r"/v2/droplets/" + _ID.format("droplet_id"), "droplets_get"),
     ("DELETE", r"/v2/droplets/" + _ID.format("droplet_id"), "droplets_delete"),
+    ("GET", r"/v2/droplets/" + _ID.format("droplet_id") + "/snapshots", "droplet_snapshots_list"),
     ("GET", r"/v2/droplets/" + _ID.format("droplet_id") + "/actions", "droplet_actions_list"),
     ("POST", r"/v2/droplets/" + _ID.format("droplet_id") + "/actions", "droplet_actions_post"),
     ("GET", r"/v2/droplets/" + _ID.format("droplet_id") + "/actions/" + _ID.format("action_id"),

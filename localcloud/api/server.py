@@ -11,6 +11,7 @@ import ssl
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Protocol
@@ -30,6 +31,9 @@ MAX_BODY = 1024 * 1024
 
 class ServiceControl(Protocol):
     def set_state(self, service: str, running: bool) -> None: ...
+
+
+Observer = Callable[[str, str, dict[str, str], bytes, int, dict[str, str], bytes], None]
 
 
 class ServicesModuleControl:
@@ -81,7 +85,7 @@ class ApiServer:
     """The local DO API. `start()` serves in a thread (tests), `serve_forever()` in the caller (daemon)."""
 
     def __init__(self, home: Path, backend: Backend, host: str = "127.0.0.1", port: int = 8443,
-                 services: ServiceControl | None = None):
+                 services: ServiceControl | None = None, observer: Observer | None = None):
         self.home = Path(home)
         self.token = ensure_credentials(self.home).token
         self.ca = ensure_ca(self.home)
@@ -90,6 +94,8 @@ class ApiServer:
         self.cloud = Cloud(self.state, backend, self.faults)
         self.services = services or ServicesModuleControl()
         self.rate = RateWindow()
+        # Sees every exchange (tests validate them against the spec, whoever the client is: Packer too).
+        self.observer = observer
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         ctx.load_cert_chain(self.ca.server_cert, self.ca.server_key)
@@ -219,9 +225,15 @@ def _handler_for(api: ApiServer) -> type[BaseHTTPRequestHandler]:
                 status, headers = 500, {}
                 payload = {"id": "server_error", "message": "Server was unable to give you a response.",
                            "request_id": request_id}
-            self._send(status, payload, headers, request_id)
+            data = self._send(status, payload, headers, request_id)
+            if api.observer is not None:
+                try:
+                    api.observer(self.command, self.path, dict(self.headers.items()), body, status,
+                                 {**headers, "Content-Type": "application/json"}, data)
+                except Exception:
+                    log.exception("observer failed")
 
-        def _send(self, status: int, payload: Any, headers: dict[str, str], request_id: str) -> None:
+        def _send(self, status: int, payload: Any, headers: dict[str, str], request_id: str) -> bytes:
             data = b"" if status == 204 or payload is None else json.dumps(payload).encode()
             self.send_response(status)
             if data:
@@ -233,6 +245,7 @@ def _handler_for(api: ApiServer) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             if data and self.command != "HEAD":
                 self.wfile.write(data)
+            return data
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve  # noqa: N815 - http.server's naming
 

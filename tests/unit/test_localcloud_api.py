@@ -115,6 +115,8 @@ def test_ssh_keys_create_get_by_id_and_fingerprint_delete(validating_session, me
     bad = validating_session.post(f"{url}/v2/account/keys", json={"name": "bad", "public_key": "not a key"})
     assert bad.status_code == 422
     assert validating_session.get(f"{url}/v2/account/keys").json()["meta"]["total"] == 1
+    renamed = validating_session.put(f"{url}/v2/account/keys/{key['id']}", json={"name": "renamed"})
+    assert renamed.json()["ssh_key"]["name"] == "renamed"
     assert validating_session.delete(f"{url}/v2/account/keys/{key['fingerprint']}").status_code == 204
     assert validating_session.get(f"{url}/v2/account/keys/{key['id']}").status_code == 404
 
@@ -122,7 +124,8 @@ def test_ssh_keys_create_get_by_id_and_fingerprint_delete(validating_session, me
 # ---------------------------------------------------------------- droplets
 
 
-def test_pydo_creates_a_droplet_with_user_data_sees_it_active_and_deletes_it(pydo_client, memory_cloud):
+def test_pydo_creates_a_droplet_with_user_data_sees_it_active_and_deletes_it(pydo_client, memory_cloud,
+                                                                             spec_observer):
     user_data = "#cloud-config\nruncmd:\n  - echo hello > /root/hello\n"
     created = pydo_client.droplets.create({"name": "odoo-1", "region": "nyc3", "size": "s-2vcpu-4gb",
                                            "image": "debian-12-x64", "user_data": user_data,
@@ -145,6 +148,8 @@ def test_pydo_creates_a_droplet_with_user_data_sees_it_active_and_deletes_it(pyd
     # pydo hands 404 bodies back for GETs whose spec lists 404 (it raises only for unlisted codes).
     assert pydo_client.droplets.get(droplet["id"])["id"] == "not_found"
     assert droplet["id"] not in memory_cloud.backend.droplets
+    # The server saw (and validated) every exchange the client had.
+    assert spec_observer.exchanges == pydo_client.validating_session.exchanges > 3
 
 
 def test_droplets_listed_by_tag_with_pagination_and_deleted_by_tag(validating_session, memory_cloud):
@@ -200,6 +205,9 @@ def test_power_off_snapshot_and_create_from_the_snapshot(validating_session, mem
     snapshots = s.get(f"{url}/v2/snapshots", params={"resource_type": "droplet"}).json()["snapshots"]
     assert snapshots[0]["id"] == str(private[0]["id"]) and snapshots[0]["resource_id"] == str(d["id"])
     assert s.get(f"{url}/v2/droplets/{d['id']}").json()["droplet"]["snapshot_ids"] == [private[0]["id"]]
+    # Packer's builder finds its snapshot here.
+    own = s.get(f"{url}/v2/droplets/{d['id']}/snapshots").json()["snapshots"]
+    assert [(x["id"], x["name"]) for x in own] == [(private[0]["id"], "odoo-18-base")]
     actions = s.get(f"{url}/v2/droplets/{d['id']}/actions").json()["actions"]
     assert [a["type"] for a in actions] == ["snapshot", "shutdown", "create"]
     child = create_droplet(s, url, "from-snapshot", image=private[0]["id"])
@@ -426,10 +434,10 @@ class _TcpService:
             return False
 
 
-def test_fault_stop_and_start_a_service(tmp_path: Path, do_openapi_spec):
+def test_fault_stop_and_start_a_service(tmp_path: Path, spec_observer):
     svc = _TcpService()
     svc.set_state("spaces", True)
-    cloud = start_memory_cloud(tmp_path / "lc", services=svc)
+    cloud = start_memory_cloud(tmp_path / "lc", services=svc, observer=spec_observer)
     try:
         fc = faults_of(cloud)
         assert fc.stop_service("spaces") == {"kind": "service", "service": "spaces", "state": "stopped"}
@@ -471,9 +479,9 @@ def test_fault_book_consumes_matching_faults_only():
 # ---------------------------------------------------------------- persistence
 
 
-def test_state_survives_a_server_restart(tmp_path: Path, do_openapi_spec):
+def test_state_survives_a_server_restart(tmp_path: Path, do_openapi_spec, spec_observer):
     home = tmp_path / "lc"
-    first = start_memory_cloud(home)
+    first = start_memory_cloud(home, observer=spec_observer)
     s = ValidatingSession(do_openapi_spec, first.cafile, first.token)
     url = first.url
     key = s.post(f"{url}/v2/account/keys", json={"name": "k", "public_key": ED25519}).json()["ssh_key"]
@@ -487,7 +495,7 @@ def test_state_survives_a_server_restart(tmp_path: Path, do_openapi_spec):
     first.server.stop()
 
     # Same home, same backend (the containers outlive the API server); a new port and process state.
-    second = start_memory_cloud(home, first.backend)
+    second = start_memory_cloud(home, first.backend, observer=spec_observer)
     try:
         s2 = ValidatingSession(do_openapi_spec, second.cafile, second.token)
         url2 = second.url
