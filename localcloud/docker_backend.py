@@ -29,8 +29,9 @@ trusted.* xattrs survive). `create_droplet()` from an image with that label firs
 into the new droplet's volume. So images pulled inside a droplet during a Packer build are in every droplet
 made from the snapshot, and deleting the snapshot (`delete_image`) removes its volume too.
 
-Reserved IPs are loopback addresses forwarded by localcloud.forwarder threads in this process; the
-assignments are kept in `$ODL_LOCALCLOUD_HOME/reserved_ips.json` and re-opened when a backend starts.
+Reserved IPs are loopback addresses forwarded by localcloud.forwarder threads in this process. The API's
+state is the record of assignments: after a restart it calls `set_reserved_ip` again for each (the API's
+reconcile), which re-opens the forwarding.
 """
 
 from __future__ import annotations
@@ -467,10 +468,8 @@ class DockerBackend:
         for d in (self.seeds, self.records):
             d.mkdir(parents=True, exist_ok=True)
             os.chmod(d, 0o700)
-        self._reserved_file = self.home / "reserved_ips.json"
         self._lock = threading.RLock()
         self.forwarder = forwarder or Forwarder()
-        self._restore_reserved_ips()
 
     # -- Backend protocol
 
@@ -580,12 +579,6 @@ class DockerBackend:
                 self.forwarder.assign(ip, target)
             except OSError as exc:
                 raise BackendError(f"reserved ip {ip}: cannot listen: {exc}") from exc
-            assignments = self._load_reserved()
-            if target is None:
-                assignments.pop(ip, None)
-            else:
-                assignments[ip] = target
-            _write_private(self._reserved_file, json.dumps(assignments, indent=1, sort_keys=True))
             self._update_metadata_reserved(ip, target)
 
     # -- helpers
@@ -633,19 +626,6 @@ class DockerBackend:
         if host is not None:
             with contextlib.suppress(FileNotFoundError):
                 self._record_path(host).unlink()
-
-    def _load_reserved(self) -> dict[str, str]:
-        try:
-            return json.loads(self._reserved_file.read_text())
-        except (OSError, ValueError):
-            return {}
-
-    def _restore_reserved_ips(self) -> None:
-        for ip, target in self._load_reserved().items():
-            try:
-                self.forwarder.assign(ip, target)
-            except OSError as exc:  # another process (an older server) still holds it
-                log.warning("reserved ip %s -> %s not restored: %s", ip, target, exc)
 
     def _update_metadata_reserved(self, ip: str, target: str | None) -> None:
         for path in self.records.glob("*.json"):

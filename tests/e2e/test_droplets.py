@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import socket
 import ssl
 import subprocess
@@ -342,10 +343,112 @@ def test_reserved_ip_leads_to_the_assigned_droplet_over_http_and_https(
         assert fetch(f"http://{RESERVED_IP}/", ca.ca_cert) == "droplet=e2e-green\n"
         assert metadata(droplets, a.id, "/metadata/v1/reserved_ip/ipv4/active") == "false"
         assert metadata(droplets, b.id, "/metadata/v1/reserved_ip/ipv4/ip_address") == RESERVED_IP
-        # A backend started later (an API server restart) opens the same forwarding again.
-        saved = json.loads((local_cloud_ready / "reserved_ips.json").read_text())
-        assert saved[RESERVED_IP] == rb.ipv4
     finally:
         backend.set_reserved_ip(RESERVED_IP, None, None)
     assert refused(RESERVED_IP, 80) and refused(RESERVED_IP, 443)
     assert metadata(droplets, b.id, "/metadata/v1/reserved_ip/ipv4/active") == "false"
+
+
+# ------------------------------------------------------------------------------------------ Packer
+
+PACKER_TEMPLATE = {
+    "variables": {"token": "{{env `DIGITALOCEAN_TOKEN`}}", "api_url": "{{env `DIGITALOCEAN_API_URL`}}"},
+    "builders": [
+        {
+            "type": "digitalocean",
+            "api_token": "{{user `token`}}",
+            "api_url": "{{user `api_url`}}",
+            "image": "debian-12-x64",
+            "region": "nyc3",
+            "size": "s-1vcpu-1gb",
+            "ssh_username": "root",
+            "snapshot_name": "e2e-packer-{{timestamp}}",
+            "state_timeout": "5m",
+        }
+    ],
+    "provisioners": [{"type": "shell", "inline": ["echo baked-by-packer > /etc/odl-packer-marker"]}],
+}
+
+
+@pytest.fixture(scope="module")
+def docker_api(tmp_path_factory: pytest.TempPathFactory, docker_backend: db.DockerBackend):
+    """The API server (in this process, own state dir) over the Docker backend; every exchange validated."""
+    from localcloud.api import ApiServer
+    from localcloud.state import empty_state
+    from tests.localcloud_support import SpecObserver, do_openapi
+
+    home = tmp_path_factory.mktemp("api")
+    # Ids far from a running `local up` (its droplets share the Docker engine and container names).
+    state = empty_state()
+    state["counters"] = {"droplet": 7_000_000 + (os.getpid() % 10_000) * 100}
+    (home / "state.json").write_text(json.dumps(state))
+    observer = SpecObserver(do_openapi())
+    server = ApiServer(home, docker_backend, "127.0.0.1", 0, observer=observer).start()
+    yield server, home
+    server.stop()
+    assert not observer.errors, "\n".join(observer.errors)
+
+
+def api(server, method: str, path: str, body: dict | None = None) -> dict:
+    ctx = ssl.create_default_context(cafile=str(server.ca.ca_cert))
+    req = urllib.request.Request(
+        server.url + path, method=method, data=json.dumps(body).encode() if body is not None else None,
+        headers={"Authorization": f"Bearer {server.token}", "Content-Type": "application/json"},
+    )  # fmt: skip
+    with urllib.request.urlopen(req, context=ctx, timeout=30) as resp:  # noqa: S310 - loopback API
+        raw = resp.read()
+    return json.loads(raw) if raw else {}
+
+
+def test_packer_builds_a_snapshot_droplets_boot_from(docker_api, droplets: Droplets, tmp_path: Path,
+                                                     timings: dict[str, float]) -> None:  # fmt: skip
+    server, _ = docker_api
+    template = tmp_path / "e2e.json"
+    template.write_text(json.dumps(PACKER_TEMPLATE))
+    env = {
+        **os.environ, "DIGITALOCEAN_TOKEN": server.token, "DIGITALOCEAN_API_URL": server.url + "/",
+        "SSL_CERT_FILE": str(server.ca.ca_cert), "CHECKPOINT_DISABLE": "1", "PACKER_CACHE_DIR": str(tmp_path / "pc"),
+        "HOME": str(tmp_path),
+    }  # fmt: skip
+    start = time.monotonic()
+    build = subprocess.run(["packer", "build", "-color=false", str(template)], env=env, capture_output=True,
+                           text=True, timeout=900)  # fmt: skip
+    timings["packer build (create, provision, shutdown, snapshot)"] = time.monotonic() - start
+    assert build.returncode == 0, build.stdout[-4000:] + build.stderr[-2000:]
+
+    images = api(server, "GET", "/v2/images?private=true")["images"]
+    snap = next(i for i in images if i["name"].startswith("e2e-packer-"))
+    assert snap["type"] == "snapshot"
+    # Packer deleted its build droplet and its temporary key.
+    assert not [d for d in api(server, "GET", "/v2/droplets")["droplets"] if d["name"].startswith("packer-")]
+
+    created = api(server, "POST", "/v2/droplets",
+                  {"name": "from-packer", "region": "nyc3", "size": "s-1vcpu-1gb", "image": snap["id"]})  # fmt: skip
+    droplet_id = created["droplet"]["id"]
+    droplets.created.append(droplet_id)  # deleted at teardown even if this test fails
+    poll(lambda: api(server, "GET", f"/v2/droplets/{droplet_id}")["droplet"]["status"] == "active", 120,
+         "the droplet from the Packer snapshot to be active")  # fmt: skip
+    assert "status: done" in droplets.cloud_init_done(droplet_id)
+    assert droplets.exec(droplet_id, "cat", "/etc/odl-packer-marker").stdout == "baked-by-packer\n"
+    key = droplets.exec(droplet_id, "cat", "/etc/ssh/ssh_host_ed25519_key.pub").stdout.split()
+    # The snapshot still holds the build droplet's host keys (this template does not clean them); the new
+    # droplet has its own, made at its first boot.
+    ref = subprocess.run(
+        [
+            "docker",
+            "images",
+            "--format",
+            "{{.Repository}}:{{.Tag}}",
+            "--filter",
+            f"reference=odl/snapshot-{snap['name']}",
+        ],
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    assert len(ref) == 1, ref
+    baked = subprocess.run(["docker", "run", "--rm", "--entrypoint", "cat", ref[0], "/etc/ssh/ssh_host_ed25519_key.pub"],
+                           capture_output=True, text=True, timeout=60).stdout.split()  # fmt: skip
+    assert key[0] == baked[0] == "ssh-ed25519" and key[1] != baked[1]
+    assert droplets.exec(droplet_id, "cloud-init", "query", "instance_id").stdout.strip() == str(droplet_id)
+    api(server, "DELETE", f"/v2/droplets/{droplet_id}")
+    api(server, "DELETE", f"/v2/images/{snap['id']}")
