@@ -111,6 +111,7 @@ def up(home: Path | None = None, *, api_only: bool = False, host: str | None = N
     home = Path(home or localcloud_home())
     home.mkdir(parents=True, exist_ok=True)
     os.chmod(home, 0o700)
+    _use_home(home)
     (home / "logs").mkdir(exist_ok=True)
     ensure_credentials(home)
     ensure_ca(home)
@@ -172,6 +173,7 @@ def down(home: Path | None = None) -> None:
     the next `up` finds them again; delete droplets through the API to remove them."""
     home = Path(home or localcloud_home())
     stop_server(home)
+    _use_home(home)
     try:
         from localcloud import services
     except ImportError:
@@ -197,6 +199,21 @@ def status(home: Path | None = None) -> dict[str, Any]:
     }
 
 
+def _use_home(home: Path) -> None:
+    """localcloud.services and docker_backend find the state dir through the environment; make it this one
+    (the API daemon inherits it too)."""
+    os.environ["ODL_LOCALCLOUD_HOME"] = str(home)
+
+
+def _spaces_credentials(home: Path) -> dict[str, str]:
+    _use_home(home)
+    try:
+        from localcloud import services
+    except ImportError as e:  # the services module is built alongside; say so rather than invent keys
+        raise RuntimeError(f"localcloud.services is not available for the Spaces keys: {e}") from None
+    return services.spaces_credentials()
+
+
 def env_lines(home: Path | None = None) -> list[str]:
     """`export` lines for a shell's eval. pydo goes through requests, which reads REQUESTS_CA_BUNDLE (not
     SSL_CERT_FILE); Packer (Go) and curl read SSL_CERT_FILE. Both name the bundle: system CAs + ours."""
@@ -204,6 +221,7 @@ def env_lines(home: Path | None = None) -> list[str]:
     creds = ensure_credentials(home)
     files = ensure_ca(home)
     cfg = read_config(home) or ServerConfig(GATEWAY, API_PORT, "docker")
+    spaces = _spaces_credentials(home)
     values = {
         "DIGITALOCEAN_API_URL": cfg.url,
         "DIGITALOCEAN_TOKEN": creds.token,
@@ -211,8 +229,8 @@ def env_lines(home: Path | None = None) -> list[str]:
         "REQUESTS_CA_BUNDLE": str(files.bundle),
         "ODL_LOCALCLOUD_CA": str(files.ca_cert),
         "SPACES_ENDPOINT": SPACES_ENDPOINT,
-        "SPACES_KEY": creds.spaces_key,
-        "SPACES_SECRET": creds.spaces_secret,
+        "SPACES_KEY": spaces["SPACES_KEY"],
+        "SPACES_SECRET": spaces["SPACES_SECRET"],
         "REGISTRY": REGISTRY,
     }
     return [f"export {k}={shlex.quote(v)}" for k, v in values.items()]

@@ -5,8 +5,8 @@ reserved IPs, domains and records, actions, and the id counters — so a restart
 them all. Records are stored in the API's own shape (plus a few private `_` fields), keyed by their id
 as a string (JSON object keys are strings).
 
-Also here: where the state dir is, and the credentials generated at `up` (API token, Spaces key and
-secret), kept 0600 in `credentials.json` so `env` can print them and services can read them.
+Also here: where the state dir is, and the API token generated at `up`, kept 0600 in
+`credentials.json` so `env` can print it.
 """
 
 from __future__ import annotations
@@ -94,20 +94,15 @@ class State:
 
 @dataclass(frozen=True)
 class Credentials:
-    token: str
-    spaces_key: str
-    spaces_secret: str
+    token: str  # the API's bearer token (Spaces keys are the services' own: services.spaces_credentials())
 
 
 def ensure_credentials(home: Path) -> Credentials:
-    """The local cloud's secrets, generated once and kept 0600 (idempotent; services may call it too)."""
+    """The API token, generated once and kept 0600 in credentials.json (idempotent)."""
     path = Path(home) / "credentials.json"
     if path.exists():
-        return Credentials(**json.loads(path.read_text()))
-    creds = Credentials(
-        token="dop_v1_" + secrets.token_hex(32),
-        spaces_key="ODL" + secrets.token_hex(8).upper(),
-        spaces_secret=secrets.token_urlsafe(30),
-    )
+        return Credentials(token=json.loads(path.read_text())["token"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    creds = Credentials(token="dop_v1_" + secrets.token_hex(32))
     write_atomic(path, json.dumps(asdict(creds)).encode(), 0o600)
     return creds

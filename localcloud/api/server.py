@@ -44,11 +44,10 @@ class ServicesModuleControl:
             from localcloud import services  # noqa: PLC0415 - optional: `up --api-only` runs without it
         except ImportError as e:
             raise ApiError(501, "not_implemented", f"localcloud.services is not available: {e}") from None
-        name = {"spaces": "spaces", "registry": "registry"}[service]
-        func = getattr(services, f"ensure_{name}" if running else f"stop_{name}", None)
+        names = [f"start_{service}", f"ensure_{service}"] if running else [f"stop_{service}"]
+        func = next((getattr(services, n) for n in names if hasattr(services, n)), None)
         if func is None:
-            raise ApiError(501, "not_implemented", f"localcloud.services has no {'ensure' if running else 'stop'}_"
-                                                   f"{name}()")
+            raise ApiError(501, "not_implemented", f"localcloud.services has none of {names}")
         func()
 
 
