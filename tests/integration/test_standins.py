@@ -354,11 +354,27 @@ def test_server_with_workers_health_login_websocket_and_db_down(net: Net) -> Non
     assert status == 500
     assert "Couldn't bind the websocket" in docker("logs", c).stderr
     assert http_get(f"http://{ip}:8069/longpolling/poll")[0] == 404
+    # One database (db_name + dbfilter): ?db= names the session's database, so no redirect dance.
+    assert http_get(f"http://{ip}:8069/web/login?db=db1")[0] == 200
 
     docker("stop", pg.container)
     status, _, body = http_get(f"http://{ip}:8069/web/health?db_server_status=1")
     assert status == 500 and json.loads(body)["db_server_status"] is False
     assert http_get(f"http://{ip}:8069/web/health")[0] == 200  # plain health does not look at the database
+    status, headers, _ = http_get(f"http://{ip}:8069/web/login")
+    assert status == 303 and headers["Location"].endswith("/web/database/selector")
+
+
+def test_login_is_500_until_base_is_installed(net: Net) -> None:
+    pg = start_pg(net, db="odoo")  # the database exists (POSTGRES_DB) but Odoo never initialised it
+    c, ip = start_odoo(net, pg, db_name="odoo", dbfilter="^odoo$", workers=2)
+    wait_for("/web/health", lambda: http_get(f"http://{ip}:8069/web/health")[0] == 200)
+    assert http_get(f"http://{ip}:8069/web/login")[0] == 500
+    assert "not initialized, you can force it with `-i base`" in docker("logs", c).stderr
+    res = net.once(odoo_image(), "odoo", "-d", "odoo", "-i", "base", "--stop-after-init", env={"PASSWORD": pg.password})
+    assert res.returncode == 0, res.stderr
+    status, _, body = http_get(f"http://{ip}:8069/web/login")
+    assert status == 200 and 'action="/web/login"' in body
 
 
 def test_server_without_workers_serves_websocket_on_8069_and_nothing_on_8072(net: Net) -> None:

@@ -11,14 +11,15 @@ touches, the way Odoo 18.0 does (checked against the 18.0 source; see DESIGN.md 
   about unknown module names and exits 0 (Odoo ignores them); a failed install exits 255.
 - server mode: `/web/health` (200 even when PostgreSQL is down; `?db_server_status=1` checks it: 500 with
   `"status": "fail", "db_server_status": false`), `/web/login` (200 with the login form when the database
-  is selected and its `base` module installed; 303 to the database selector when no database can be chosen;
-  500 when the chosen database cannot be loaded), `/web/login?db=NAME` (302 setting the session's database,
-  then 200), `/websocket` (RFC 6455 101 on the gevent port when workers > 0; 400 "Empty or missing
+  is selected and its `base` module installed; 303 to the database selector when no database can be chosen,
+  PostgreSQL down or the database missing included; 500 when the database answers but base is not installed),
+  `/web/login?db=NAME` (200 when NAME is the session's or the only database; else 302 setting the session's
+  database, then 200), `/websocket` (RFC 6455 101 on the gevent port when workers > 0; 400 "Empty or missing
   header(s): origin" without Origin; 500 "Couldn't bind the websocket" on the HTTP port when workers > 0;
   served on the HTTP port when workers == 0, with nothing on the gevent port), `/longpolling/poll` 404.
 
 Simplifications (documented, not hidden): one process with threads instead of prefork workers; only the
-module table of a database is created; a database that cannot be loaded answers 500 on every db route.
+module table of a database is created; routes other than those above answer 404; POST /web/login never logs in.
 
 Misbehaviour is chosen by ODL_STANDIN_BEHAVIOUR, baked into each image tag at build time:
 good | crashloop | neverready | failinstall | nogevent | slowstart.
@@ -220,7 +221,8 @@ def _psycopg2():  # imported lazily so the pure helpers above stay importable wi
 
 def connect(conf: dict[str, object], dbname: str, timeout: int = 5):
     kw: dict[str, object] = {"dbname": dbname, "connect_timeout": timeout}
-    for key, arg in (("db_host", "host"), ("db_port", "port"), ("db_user", "user"), ("db_password", "password")):
+    for key, arg in (("db_host", "host"), ("db_port", "port"), ("db_user", "user"), ("db_password", "password"),
+                     ("db_sslmode", "sslmode")):
         if conf.get(key) not in (None, ""):
             kw[arg] = conf[key]
     return _psycopg2().connect(**kw)
@@ -358,23 +360,25 @@ def install_modules(conf: dict[str, object], db: str, init: list[str], update: l
         conn.close()
 
 
-def registry_loadable(conf: dict[str, object], db: str) -> tuple[bool, str]:
-    """Would Odoo's `Registry(db)` load: the database answers and its base module is installed."""
+def registry_state(conf: dict[str, object], db: str) -> tuple[str, str]:
+    """What Odoo's `Registry(db)` would do: ("ok", ""), ("unreachable", why) when PostgreSQL or the database
+    cannot be reached (Odoo then serves the request without a database), ("broken", why) when the database
+    answers but is not initialised or base is not installed (Odoo answers 500)."""
     try:
         conn = connect(conf, db, timeout=3)
     except _psycopg2().Error as e:
-        return False, f"psycopg2.OperationalError: {str(e).strip()}"
+        return "unreachable", f"psycopg2.OperationalError: {str(e).strip()}"
     try:
         with conn.cursor() as cr:
             if not is_initialized(cr):
-                return False, f"Database {db} not initialized, you can force it with `-i base`"
+                return "broken", f"Database {db} not initialized, you can force it with `-i base`"
             cr.execute("SELECT state FROM ir_module_module WHERE name='base'")
             row = cr.fetchone()
             if not row or row[0] != "installed":
-                return False, f"KeyError: 'ir.http' (base module of {db} is not installed)"
-            return True, ""
+                return "broken", f"KeyError: 'ir.http' (base module of {db} is not installed)"
+            return "ok", ""
     except _psycopg2().Error as e:
-        return False, str(e).strip()
+        return "broken", str(e).strip()
     finally:
         conn.close()
 
@@ -477,19 +481,35 @@ def make_handler(server: Server, evented: bool) -> type[BaseHTTPRequestHandler]:
                 return self.headers["X-Forwarded-Host"]
             return self.headers.get("Host", "")
 
-        def _choose_db(self, requested: str | None) -> tuple[str | None, str | None]:
-            """(db, redirect): Odoo's session db, else monodb; `?db=` switches the session first (302)."""
+        def _session_db(self) -> tuple[str | None, str | None]:
+            """`Request._get_session_and_dbname`: (session id, db) - the session's db if the filter allows it,
+            else the only database there is (monodb), else None."""
             host = self._host()
             sid, sdb = self._session()
-            if requested and not db_filter([requested], server.conf, host):
-                requested = None
-            if requested and requested != sdb:
-                new = self._new_session(requested)
-                return None, f"session_id={new}; Path=/; HttpOnly; SameSite=Lax"
             if sdb and db_filter([sdb], server.conf, host):
-                return sdb, None
+                return sid, sdb
             dbs = db_filter(list_dbs(server.conf), server.conf, host)
-            return (dbs[0] if len(dbs) == 1 else None), None
+            return sid, (dbs[0] if len(dbs) == 1 else None)
+
+        def _ensure_db(self, requested: str | None, session_db: str | None) -> tuple[str | None, int, str]:
+            """`odoo.addons.web.controllers.utils.ensure_db`: (db, 0, "") or (None, redirect status, cookie)."""
+            host = self._host()
+            db = requested if requested and db_filter([requested], server.conf, host) else None
+            if db and not session_db:
+                return None, 302, self._new_session(db)
+            if not db:
+                db = session_db
+            if not db:  # monodb, asked again (with db_name and no dbfilter, without asking PostgreSQL)
+                dbs = db_filter(list_dbs(server.conf), server.conf, host)
+                db = dbs[0] if len(dbs) == 1 else None
+            if not db:
+                return None, 303, ""
+            if db != session_db:
+                return None, 302, self._new_session(db)
+            return db, 0, ""
+
+        def _cookie(self, sid: str) -> dict[str, str]:
+            return {"Set-Cookie": f"session_id={sid}; Path=/; HttpOnly; SameSite=Lax"}
 
         # -- routes
         def do_HEAD(self) -> None:  # noqa: N802 - http.server naming
@@ -537,34 +557,43 @@ def make_handler(server: Server, evented: bool) -> type[BaseHTTPRequestHandler]:
             self._send(status, json.dumps(info).encode(), "application/json", {"Cache-Control": "no-store"})
 
         def _login(self, path: str, query: dict[str, str]) -> None:
-            db, cookie = self._choose_db(query.get("db"))
-            if cookie:
-                self._redirect(302, self.path, {"Set-Cookie": cookie})
-                return
-            if db is None:
+            sid, session_db = self._session_db()
+            if session_db:
+                state, why = registry_state(server.conf, session_db)
+                if state == "broken":
+                    _log.error("Failed to load registry of %s: %s", session_db, why)
+                    self._send(500, error_page(500, "Internal Server Error",
+                                               "The server encountered an internal error and was unable to "
+                                               "complete your request. Either the server is overloaded or there "
+                                               "is an error in the application."))
+                    return
+                if state == "unreachable":
+                    # Request._serve_db: the registry cannot be built; the session forgets its database and the
+                    # request is served without one (ensure_db below then redirects).
+                    _log.warning("cannot load the registry of %s: %s", session_db, why)
+                    if sid:
+                        with server.lock:
+                            server.sessions[sid] = None
+                    session_db = None
+            db, redirect, new_sid = self._ensure_db(query.get("db"), session_db)
+            if redirect == 303:
                 self._redirect(303, "/web/database/selector")
                 return
-            ok, why = registry_loadable(server.conf, db)
-            if not ok:
-                _log.error("Failed to load registry of %s: %s", db, why)
-                self._send(500, error_page(500, "Internal Server Error",
-                                           "The server encountered an internal error and was unable to complete "
-                                           "your request. Either the server is overloaded or there is an error in "
-                                           "the application."))
+            if redirect == 302:
+                self._redirect(302, self.path, self._cookie(new_sid))
                 return
             if path != "/web/login":
                 self._redirect(303, "/web/login?redirect=%2Fodoo")
                 return
-            sid, _ = self._session()
-            headers = {} if sid else {"Set-Cookie": f"session_id={self._new_session(db)}; Path=/; HttpOnly; SameSite=Lax"}
+            headers = {} if sid else self._cookie(self._new_session(db))
             error = ('<p class="alert alert-danger" role="alert">Wrong login/password</p>'
                      if self.command == "POST" else "")
-            page = LOGIN_PAGE.format(db=html.escape(db), csrf=secrets.token_hex(20), error=error)
+            page = LOGIN_PAGE.format(db=html.escape(str(db)), csrf=secrets.token_hex(20), error=error)
             self._send(200, page.encode(), headers={"X-Frame-Options": "SAMEORIGIN", **headers})
 
         def _websocket(self) -> None:
-            db, _ = self._choose_db(None)
-            if db is None or not registry_loadable(server.conf, db)[0]:
+            _, db = self._session_db()
+            if db is None or registry_state(server.conf, db)[0] != "ok":
                 # The /websocket route lives in the `bus` module: without a database there is no such route.
                 self._send(404, error_page(404, "Not Found", "The requested URL was not found on the server."))
                 return
