@@ -268,8 +268,12 @@ def _start(proc: Proc, timeout: float = 30.0) -> int:
         log = open(_log_path(proc.name), "ab")
         try:
             child = subprocess.Popen(
-                list(proc.argv), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True, close_fds=True,
+                list(proc.argv),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                close_fds=True,
             )
         finally:
             log.close()
@@ -477,7 +481,9 @@ def ensure_base_image(tag: str = BASE_IMAGE) -> str:
             root = work / "rootfs"
             subprocess.run(
                 ["debootstrap", "--variant=minbase", "bookworm", str(root), mirror],
-                check=True, capture_output=True, text=True,
+                check=True,
+                capture_output=True,
+                text=True,
             )
             (root / "etc/apt/sources.list").unlink(missing_ok=True)
             sec = os.environ.get("DEBIAN_SECURITY_MIRROR", DEBIAN_SECURITY_MIRROR)
@@ -488,10 +494,20 @@ def ensure_base_image(tag: str = BASE_IMAGE) -> str:
                     p.unlink()
             tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
             imp = subprocess.run(
-                ["docker", "import", "-c", 'CMD ["bash"]', "-c",
-                 f'LABEL org.opencontainers.image.description="{STANDIN_DESCRIPTION} base: Debian 12 minbase"',
-                 "-", tag],
-                stdin=tar.stdout, capture_output=True, text=True, check=False,
+                [
+                    "docker",
+                    "import",
+                    "-c",
+                    'CMD ["bash"]',
+                    "-c",
+                    f'LABEL org.opencontainers.image.description="{STANDIN_DESCRIPTION} base: Debian 12 minbase"',
+                    "-",
+                    tag,
+                ],
+                stdin=tar.stdout,
+                capture_output=True,
+                text=True,
+                check=False,
             )
             assert tar.stdout is not None
             tar.stdout.close()
@@ -546,9 +562,7 @@ def status() -> dict[str, object]:
         return {"running": alive, "pid": pid if alive else None, "log": str(_log_path(name))}
 
     reg_reach = {a: _tcp_open(a.split(":")[0], REGISTRY_PORT) for a in (LOOPBACK_REGISTRY, DEFAULT_REGISTRY)}
-    sp_reach = {
-        f"http://{h}:{SPACES_PORT}": _tcp_open(h, SPACES_PORT) for h in (LOOPBACK, GATEWAY)
-    }
+    sp_reach = {f"http://{h}:{SPACES_PORT}": _tcp_open(h, SPACES_PORT) for h in (LOOPBACK, GATEWAY)}
     return {
         "gateway_up": gw,
         "registry": {

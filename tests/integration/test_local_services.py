@@ -34,8 +34,9 @@ def docker(*args: str, check: bool = True, timeout: float = 300) -> subprocess.C
     return res
 
 
-def registry_get(addr: str, path: str, cafile: str | None, method: str = "GET",
-                 headers: dict[str, str] | None = None) -> tuple[int, dict[str, str]]:
+def registry_get(
+    addr: str, path: str, cafile: str | None, method: str = "GET", headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str]]:
     ctx = ssl.create_default_context(cafile=cafile)
     req = urllib.request.Request(f"https://{addr}{path}", method=method, headers=headers or {})
     try:
@@ -65,11 +66,13 @@ def pushed_standin() -> Iterator[str]:
         services.start_registry()
         cafile = str(ca.ca_files(services.home()).ca_cert)
         accept = "application/vnd.docker.distribution.manifest.v2+json"
-        status, headers = registry_get(services.LOOPBACK_REGISTRY, f"/v2/{repo}/manifests/7", cafile, "HEAD",
-                                       {"Accept": accept})
+        status, headers = registry_get(
+            services.LOOPBACK_REGISTRY, f"/v2/{repo}/manifests/7", cafile, "HEAD", {"Accept": accept}
+        )
         if status == 200:
-            registry_get(services.LOOPBACK_REGISTRY, f"/v2/{repo}/manifests/{headers['Docker-Content-Digest']}",
-                         cafile, "DELETE")
+            registry_get(
+                services.LOOPBACK_REGISTRY, f"/v2/{repo}/manifests/{headers['Docker-Content-Digest']}", cafile, "DELETE"
+            )
         docker("rmi", ref, check=False)
 
 
@@ -161,6 +164,11 @@ def test_spaces_put_get_and_the_down_knob_keeps_data(bucket: tuple[object, str])
     assert keys == {"proofs/before.json", "proofs/after.json"}
     if services.gateway_up():  # the droplets' endpoint serves the same data
         creds = services.spaces_credentials()
-        gw = boto3.client("s3", endpoint_url=services.SPACES_ENDPOINT, region_name="nyc3",
-                          aws_access_key_id=creds["SPACES_KEY"], aws_secret_access_key=creds["SPACES_SECRET"])
+        gw = boto3.client(
+            "s3",
+            endpoint_url=services.SPACES_ENDPOINT,
+            region_name="nyc3",
+            aws_access_key_id=creds["SPACES_KEY"],
+            aws_secret_access_key=creds["SPACES_SECRET"],
+        )
         assert gw.get_object(Bucket=name, Key="proofs/before.json")["Body"].read() == body

@@ -131,8 +131,15 @@ class Net:
     containers: list[str] = field(default_factory=list)
     volumes: list[str] = field(default_factory=list)
 
-    def run(self, name: str, image: str, *args: str, env: dict[str, str] | None = None,
-            alias: str | None = None, mounts: tuple[str, ...] = ()) -> str:
+    def run(
+        self,
+        name: str,
+        image: str,
+        *args: str,
+        env: dict[str, str] | None = None,
+        alias: str | None = None,
+        mounts: tuple[str, ...] = (),
+    ) -> str:
         cname = f"odl-test-{self.name[9:]}-{name}"
         argv = ["run", "-d", "--name", cname, "--network", self.name]
         if alias:
@@ -145,8 +152,9 @@ class Net:
         docker(*argv, image, *args)
         return cname
 
-    def once(self, image: str, *args: str, env: dict[str, str] | None = None,
-             timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    def once(
+        self, image: str, *args: str, env: dict[str, str] | None = None, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
         """`docker run --rm` on this network, returning the completed process (exit status and output)."""
         argv = ["run", "--rm", "--network", self.name]
         for k, v in (env or {}).items():
@@ -198,9 +206,16 @@ class Pg:
 def start_pg(net: Net, db: str = "postgres", volume: str | None = None, user: str = "odoo") -> Pg:
     password = secrets.token_urlsafe(12)
     mounts = (f"{volume}:/var/lib/postgresql/data",) if volume else ()
-    c = net.run("db", PG_IMAGE, env={"POSTGRES_USER": user, "POSTGRES_PASSWORD": password, "POSTGRES_DB": db},
-                alias="db", mounts=mounts)
-    wait_for("pg_isready", lambda: docker("exec", c, "pg_isready", "-h", "127.0.0.1", "-q", check=False).returncode == 0)
+    c = net.run(
+        "db",
+        PG_IMAGE,
+        env={"POSTGRES_USER": user, "POSTGRES_PASSWORD": password, "POSTGRES_DB": db},
+        alias="db",
+        mounts=mounts,
+    )
+    wait_for(
+        "pg_isready", lambda: docker("exec", c, "pg_isready", "-h", "127.0.0.1", "-q", check=False).returncode == 0
+    )
     return Pg(c, net.ip(c), user, password)
 
 
@@ -209,9 +224,15 @@ def psql(pg: Pg, db: str, sql: str, password: str | None = None) -> subprocess.C
     url = f"postgresql://{pg.user}@{pg.ip}:5432/{db}"
     return subprocess.run(
         ["psql", url, "-tA", "-v", "ON_ERROR_STOP=1", "-c", sql],
-        capture_output=True, text=True, timeout=30, check=False,
-        env={"PGPASSWORD": password if password is not None else pg.password, "PATH": "/usr/bin:/bin",
-             "PGCONNECT_TIMEOUT": "5"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        env={
+            "PGPASSWORD": password if password is not None else pg.password,
+            "PATH": "/usr/bin:/bin",
+            "PGCONNECT_TIMEOUT": "5",
+        },
     )
 
 
@@ -244,8 +265,10 @@ def test_postgres_env_contract_auth_and_restart_keeps_data(net: Net) -> None:
     assert docker("exec", pg.container, "stat", "-c", "%U", "/proc/1").stdout.strip() == "postgres"
 
     docker("restart", pg.container)
-    wait_for("pg_isready after restart",
-             lambda: docker("exec", pg.container, "pg_isready", "-h", "127.0.0.1", "-q", check=False).returncode == 0)
+    wait_for(
+        "pg_isready after restart",
+        lambda: docker("exec", pg.container, "pg_isready", "-h", "127.0.0.1", "-q", check=False).returncode == 0,
+    )
     pg2 = Pg(pg.container, net.ip(pg.container), pg.user, pg.password)
     assert psql(pg2, "appdb", "SELECT v FROM kept").stdout.strip() == "before restart"
     out = docker("logs", pg.container)
@@ -287,8 +310,16 @@ def test_odoo_image_interface(images: list[str]) -> None:
 
 def test_install_writes_module_rows_and_ignores_unknown_modules(net: Net) -> None:
     pg = start_pg(net)
-    res = net.once(odoo_image(), "odoo", "-d", "db1", "-i", "base,sale,not_a_module", "--stop-after-init",
-                   env={"PASSWORD": pg.password})
+    res = net.once(
+        odoo_image(),
+        "odoo",
+        "-d",
+        "db1",
+        "-i",
+        "base,sale,not_a_module",
+        "--stop-after-init",
+        env={"PASSWORD": pg.password},
+    )
     assert res.returncode == 0, res.stderr
     assert "invalid module names, ignored: not_a_module" in res.stderr
     states = module_states(pg, "db1")
@@ -306,8 +337,16 @@ def test_install_writes_module_rows_and_ignores_unknown_modules(net: Net) -> Non
 
 def test_failinstall_exits_255_and_leaves_rows_to_install(net: Net) -> None:
     pg = start_pg(net)
-    res = net.once(odoo_image("18.0-failinstall"), "odoo", "-d", "db2", "-i", "sale", "--stop-after-init",
-                   env={"PASSWORD": pg.password})
+    res = net.once(
+        odoo_image("18.0-failinstall"),
+        "odoo",
+        "-d",
+        "db2",
+        "-i",
+        "sale",
+        "--stop-after-init",
+        env={"PASSWORD": pg.password},
+    )
     assert res.returncode == 255, res.stderr
     states = module_states(pg, "db2")
     assert states["sale"] == "to install"
@@ -328,8 +367,14 @@ def test_entrypoint_waits_for_postgres_then_fails_after_its_timeout(net: Net) ->
 
 def start_odoo(net: Net, pg: Pg, tag: str = "18.0", **options: object) -> tuple[str, str]:
     # The password comes from the config file here (it wins over the environment, as in the official image).
-    conf = {"db_name": "db1", "dbfilter": "^db1$", "list_db": "False", "proxy_mode": "True",
-            "db_password": pg.password, **options}
+    conf = {
+        "db_name": "db1",
+        "dbfilter": "^db1$",
+        "list_db": "False",
+        "proxy_mode": "True",
+        "db_password": pg.password,
+        **options,
+    }
     c = net.run("odoo", odoo_image(tag), mounts=(odoo_conf(net, **conf),), env={"PASSWORD": "wrong-on-purpose"})
     return c, net.ip(c)
 
@@ -432,9 +477,21 @@ def test_neverready_tag_answers_503(net: Net) -> None:
     assert http_get(f"http://{ip}:8069/web/login")[0] == 503
 
 
+def test_slowstart_tag_binds_late(net: Net) -> None:
+    pg = start_pg(net)
+    conf = odoo_conf(net, db_name="db1", dbfilter="^db1$", db_password=pg.password)
+    c = net.run("odoo", odoo_image("18.0-slowstart"), mounts=(conf,), env={"ODL_STANDIN_SLOWSTART_SECONDS": "4"})
+    started = time.monotonic()
+    ip = net.ip(c)
+    assert not port_open(ip, 8069)
+    wait_for("8069 to open after the slow start", lambda: port_open(ip, 8069), timeout=30)
+    assert time.monotonic() - started >= 3
+
+
 def test_odoo_refuses_database_user_postgres(net: Net) -> None:
     pg = start_pg(net, user="postgres")
-    res = net.once(odoo_image(), "odoo", "-d", "db1", "--stop-after-init",
-                   env={"USER": "postgres", "PASSWORD": pg.password})
+    res = net.once(
+        odoo_image(), "odoo", "-d", "db1", "--stop-after-init", env={"USER": "postgres", "PASSWORD": pg.password}
+    )
     assert res.returncode == 1
     assert "Using the database user 'postgres' is a security risk, aborting." in res.stderr

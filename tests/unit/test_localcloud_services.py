@@ -90,8 +90,12 @@ def test_base_sources_include_updates_and_security() -> None:
 
 def _headers(**overrides: str | None) -> dict[str, str]:
     h = {
-        "connection": "Upgrade", "host": "odoo.test", "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
-        "sec-websocket-version": "13", "upgrade": "websocket", "origin": "https://odoo.test",
+        "connection": "Upgrade",
+        "host": "odoo.test",
+        "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+        "sec-websocket-version": "13",
+        "upgrade": "websocket",
+        "origin": "https://odoo.test",
     }
     for k, v in overrides.items():
         key = k.replace("_", "-")

@@ -55,12 +55,59 @@ BEHAVIOURS = ("good", "crashloop", "neverready", "failinstall", "nogevent", "slo
 
 # Real Odoo 18.0 Community module names (a subset of the addons shipped with the 18.0 image).
 KNOWN_MODULES = (
-    "base", "web", "bus", "base_setup", "base_import", "web_tour", "web_editor", "html_editor", "auth_signup",
-    "mail", "contacts", "calendar", "resource", "uom", "product", "analytic", "utm", "digest", "portal",
-    "phone_validation", "sms", "iap", "http_routing", "sales_team", "payment", "account", "account_payment",
-    "sale", "sale_management", "purchase", "stock", "stock_account", "sale_stock", "purchase_stock", "crm",
-    "project", "hr", "hr_timesheet", "hr_holidays", "hr_expense", "website", "website_sale", "mrp", "point_of_sale",
-    "l10n_generic_coa", "fleet", "lunch", "maintenance", "survey", "event", "mass_mailing", "note", "im_livechat",
+    "base",
+    "web",
+    "bus",
+    "base_setup",
+    "base_import",
+    "web_tour",
+    "web_editor",
+    "html_editor",
+    "auth_signup",
+    "mail",
+    "contacts",
+    "calendar",
+    "resource",
+    "uom",
+    "product",
+    "analytic",
+    "utm",
+    "digest",
+    "portal",
+    "phone_validation",
+    "sms",
+    "iap",
+    "http_routing",
+    "sales_team",
+    "payment",
+    "account",
+    "account_payment",
+    "sale",
+    "sale_management",
+    "purchase",
+    "stock",
+    "stock_account",
+    "sale_stock",
+    "purchase_stock",
+    "crm",
+    "project",
+    "hr",
+    "hr_timesheet",
+    "hr_holidays",
+    "hr_expense",
+    "website",
+    "website_sale",
+    "mrp",
+    "point_of_sale",
+    "l10n_generic_coa",
+    "fleet",
+    "lunch",
+    "maintenance",
+    "survey",
+    "event",
+    "mass_mailing",
+    "note",
+    "im_livechat",
 )
 # Modules installed with base on a new database (auto_install with only base-level dependencies).
 BASE_AUTO_INSTALL = ("base", "web", "bus", "base_setup", "base_import", "web_tour", "html_editor", "auth_signup")
@@ -89,6 +136,7 @@ _log = logging.getLogger("odoo")
 
 
 # --------------------------------------------------------------------------------------------- configuration
+
 
 def _truthy(value: str | bool | None) -> bool:
     if isinstance(value, bool):
@@ -126,9 +174,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 DEFAULTS: dict[str, object] = {
-    "db_host": None, "db_port": 5432, "db_user": None, "db_password": None, "db_name": "", "dbfilter": "",
-    "list_db": True, "http_port": 8069, "http_interface": "", "gevent_port": 8072, "workers": 0,
-    "proxy_mode": False, "data_dir": "/var/lib/odoo", "admin_passwd": "admin", "logfile": None,
+    "db_host": None,
+    "db_port": 5432,
+    "db_user": None,
+    "db_password": None,
+    "db_name": "",
+    "dbfilter": "",
+    "list_db": True,
+    "http_port": 8069,
+    "http_interface": "",
+    "gevent_port": 8072,
+    "workers": 0,
+    "proxy_mode": False,
+    "data_dir": "/var/lib/odoo",
+    "admin_passwd": "admin",
+    "logfile": None,
 }
 
 
@@ -213,6 +273,7 @@ def db_filter(dbs: list[str], conf: dict[str, object], host: str) -> list[str]:
 
 # --------------------------------------------------------------------------------------------- database
 
+
 def _psycopg2():  # imported lazily so the pure helpers above stay importable without it
     import psycopg2
 
@@ -221,8 +282,13 @@ def _psycopg2():  # imported lazily so the pure helpers above stay importable wi
 
 def connect(conf: dict[str, object], dbname: str, timeout: int = 5):
     kw: dict[str, object] = {"dbname": dbname, "connect_timeout": timeout}
-    for key, arg in (("db_host", "host"), ("db_port", "port"), ("db_user", "user"), ("db_password", "password"),
-                     ("db_sslmode", "sslmode")):
+    for key, arg in (
+        ("db_host", "host"),
+        ("db_port", "port"),
+        ("db_user", "user"),
+        ("db_password", "password"),
+        ("db_sslmode", "sslmode"),
+    ):
         if conf.get(key) not in (None, ""):
             kw[arg] = conf[key]
     return _psycopg2().connect(**kw)
@@ -331,14 +397,15 @@ def install_modules(conf: dict[str, object], db: str, init: list[str], update: l
             targets = [m for m in targets if states.get(m) != "installed"]
             if not targets and not update:
                 return 0
-            cr.execute("UPDATE ir_module_module SET state='to install', write_date=now() WHERE name = ANY(%s)",
-                       (targets,))
+            cr.execute(
+                "UPDATE ir_module_module SET state='to install', write_date=now() WHERE name = ANY(%s)", (targets,)
+            )
         if fail:
             _log.error("Failed to load registry")
             print(
                 "Traceback (most recent call last):\n"
                 '  File "/usr/lib/python3/dist-packages/odoo/modules/loading.py", line 230, in load_module_graph\n'
-                "psycopg2.errors.NotNullViolation: null value in column \"name\" violates not-null constraint"
+                'psycopg2.errors.NotNullViolation: null value in column "name" violates not-null constraint'
                 " (odoo-droplet stand-in: failinstall tag)",
                 file=sys.stderr,
             )
@@ -352,8 +419,11 @@ def install_modules(conf: dict[str, object], db: str, init: list[str], update: l
                 (MODULE_VERSION, targets),
             )
             upd = [m for m in update if m in KNOWN_MODULES]
-            cr.execute("UPDATE ir_module_module SET latest_version=%s, write_date=now()"
-                       " WHERE state='installed' AND name = ANY(%s)", (MODULE_VERSION, upd))
+            cr.execute(
+                "UPDATE ir_module_module SET latest_version=%s, write_date=now()"
+                " WHERE state='installed' AND name = ANY(%s)",
+                (MODULE_VERSION, upd),
+            )
         _log.info("Modules loaded.")
         return 0
     finally:
@@ -445,8 +515,13 @@ def make_handler(server: Server, evented: bool) -> type[BaseHTTPRequestHandler]:
             _log.info("%s - - %s", self.client_address[0], fmt % args)
 
         # -- plumbing
-        def _send(self, status: int, body: bytes, ctype: str = "text/html; charset=utf-8",
-                  headers: dict[str, str] | None = None) -> None:
+        def _send(
+            self,
+            status: int,
+            body: bytes,
+            ctype: str = "text/html; charset=utf-8",
+            headers: dict[str, str] | None = None,
+        ) -> None:
             self.send_response(status)
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(body)))
@@ -457,9 +532,11 @@ def make_handler(server: Server, evented: bool) -> type[BaseHTTPRequestHandler]:
                 self.wfile.write(body)
 
         def _redirect(self, status: int, location: str, headers: dict[str, str] | None = None) -> None:
-            body = (f"<!doctype html>\n<html lang=en>\n<title>Redirecting...</title>\n<h1>Redirecting...</h1>\n"
-                    f'<p>You should be redirected automatically to the target URL: <a href="{html.escape(location)}">'
-                    f"{html.escape(location)}</a>. If not, click the link.\n").encode()
+            body = (
+                f"<!doctype html>\n<html lang=en>\n<title>Redirecting...</title>\n<h1>Redirecting...</h1>\n"
+                f'<p>You should be redirected automatically to the target URL: <a href="{html.escape(location)}">'
+                f"{html.escape(location)}</a>. If not, click the link.\n"
+            ).encode()
             self._send(status, body, headers={"Location": location, **(headers or {})})
 
         def _session(self) -> tuple[str | None, str | None]:
@@ -536,11 +613,13 @@ def make_handler(server: Server, evented: bool) -> type[BaseHTTPRequestHandler]:
                 self._login(path, query)
             elif path == "/web/database/selector":
                 if not server.conf["list_db"]:
-                    self._send(403, error_page(403, "Forbidden",
-                                               "The database manager has been disabled by the administrator"))
+                    self._send(
+                        403, error_page(403, "Forbidden", "The database manager has been disabled by the administrator")
+                    )
                 else:
-                    items = "".join(f'<a href="/odoo?db={html.escape(d)}">{html.escape(d)}</a>'
-                                    for d in list_dbs(server.conf))
+                    items = "".join(
+                        f'<a href="/odoo?db={html.escape(d)}">{html.escape(d)}</a>' for d in list_dbs(server.conf)
+                    )
                     self._send(200, f"<html><body><h1>Select a database</h1>{items}</body></html>".encode())
             else:
                 self._send(404, error_page(404, "Not Found", "The requested URL was not found on the server."))
@@ -562,10 +641,16 @@ def make_handler(server: Server, evented: bool) -> type[BaseHTTPRequestHandler]:
                 state, why = registry_state(server.conf, session_db)
                 if state == "broken":
                     _log.error("Failed to load registry of %s: %s", session_db, why)
-                    self._send(500, error_page(500, "Internal Server Error",
-                                               "The server encountered an internal error and was unable to "
-                                               "complete your request. Either the server is overloaded or there "
-                                               "is an error in the application."))
+                    self._send(
+                        500,
+                        error_page(
+                            500,
+                            "Internal Server Error",
+                            "The server encountered an internal error and was unable to "
+                            "complete your request. Either the server is overloaded or there "
+                            "is an error in the application.",
+                        ),
+                    )
                     return
                 if state == "unreachable":
                     # Request._serve_db: the registry cannot be built; the session forgets its database and the
@@ -586,8 +671,9 @@ def make_handler(server: Server, evented: bool) -> type[BaseHTTPRequestHandler]:
                 self._redirect(303, "/web/login?redirect=%2Fodoo")
                 return
             headers = {} if sid else self._cookie(self._new_session(db))
-            error = ('<p class="alert alert-danger" role="alert">Wrong login/password</p>'
-                     if self.command == "POST" else "")
+            error = (
+                '<p class="alert alert-danger" role="alert">Wrong login/password</p>' if self.command == "POST" else ""
+            )
             page = LOGIN_PAGE.format(db=html.escape(str(db)), csrf=secrets.token_hex(20), error=error)
             self._send(200, page.encode(), headers={"X-Frame-Options": "SAMEORIGIN", **headers})
 
@@ -607,9 +693,14 @@ def make_handler(server: Server, evented: bool) -> type[BaseHTTPRequestHandler]:
             if server.prefork and not evented:
                 gp = server.conf["gevent_port"]
                 _log.error("Couldn't bind the websocket. Is the connection opened on the evented port (%s)?", gp)
-                self._send(500, error_page(500, "Internal Server Error",
-                                           "The server encountered an internal error and was unable to complete "
-                                           "your request."))
+                self._send(
+                    500,
+                    error_page(
+                        500,
+                        "Internal Server Error",
+                        "The server encountered an internal error and was unable to complete your request.",
+                    ),
+                )
                 return
             self.send_response(101)
             self.send_header("Upgrade", "websocket")
@@ -655,6 +746,7 @@ def make_handler(server: Server, evented: bool) -> type[BaseHTTPRequestHandler]:
 
 
 # --------------------------------------------------------------------------------------------- commands
+
 
 def setup_logging(conf: dict[str, object]) -> None:
     fmt = f"%(asctime)s {os.getpid()} %(levelname)s {conf.get('db_name') or '?'} %(name)s: %(message)s"
@@ -702,8 +794,9 @@ def main(argv: list[str], environ: dict[str, str]) -> int:
     if behaviour not in BEHAVIOURS:
         _log.warning("unknown ODL_STANDIN_BEHAVIOUR %r, behaving well", behaviour)
         behaviour = "good"
-    _log.info("Odoo version %s (odoo-droplet local stand-in, tag %s)", SERVER_VERSION,
-              environ.get("ODL_STANDIN_TAG", "?"))
+    _log.info(
+        "Odoo version %s (odoo-droplet local stand-in, tag %s)", SERVER_VERSION, environ.get("ODL_STANDIN_TAG", "?")
+    )
     if conf.get("db_user") == "postgres":
         _log.error("Using the database user 'postgres' is a security risk, aborting.")
         return 1
