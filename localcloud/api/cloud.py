@@ -79,8 +79,11 @@ Reply = tuple[int, Any]
 
 
 class Cloud:
-    def __init__(self, state: State, backend: Backend, faults: FaultBook):
+    def __init__(self, state: State, backend: Backend, faults: FaultBook,
+                 reserved_range: tuple[int, int] = (RESERVED_FIRST, RESERVED_LAST)):
         self.state = state
+        # Reserved IPs are 127.0.0.N with N in this range (a second API in tests keeps clear of `local up`'s).
+        self.reserved_range = reserved_range
         self.backend = backend
         self.faults = faults
         self.stopping = threading.Event()
@@ -618,7 +621,8 @@ class Cloud:
                 raise unprocessable("You must provide a valid region or droplet_id.")
         with self.state.lock:
             ips = self.state.coll("reserved_ips")
-            free = next((f"127.0.0.{n}" for n in range(RESERVED_FIRST, RESERVED_LAST + 1)
+            first, last = self.reserved_range
+            free = next((f"127.0.0.{n}" for n in range(first, last + 1)
                          if f"127.0.0.{n}" not in ips), None)
             if free is None:
                 raise unprocessable("No reserved IP addresses are left in the local pool.")

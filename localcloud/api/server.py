@@ -84,13 +84,14 @@ class ApiServer:
     """The local DO API. `start()` serves in a thread (tests), `serve_forever()` in the caller (daemon)."""
 
     def __init__(self, home: Path, backend: Backend, host: str = "127.0.0.1", port: int = 8443,
-                 services: ServiceControl | None = None, observer: Observer | None = None):
+                 services: ServiceControl | None = None, observer: Observer | None = None,
+                 reserved_range: tuple[int, int] = (100, 254)):
         self.home = Path(home)
         self.token = ensure_credentials(self.home).token
         self.ca = ensure_ca(self.home)
         self.state = State.load(self.home)
         self.faults = FaultBook()
-        self.cloud = Cloud(self.state, backend, self.faults)
+        self.cloud = Cloud(self.state, backend, self.faults, reserved_range)
         self.services = services or ServicesModuleControl()
         self.rate = RateWindow()
         # Sees every exchange (tests validate them against the spec, whoever the client is: Packer too).
