@@ -9,18 +9,22 @@ state dir) and waits until it answers. With `api_only` the server runs on the in
 
 from __future__ import annotations
 
+import argparse
 import json
+import logging
 import os
 import shlex
 import signal
 import ssl
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from localcloud.ca import ca_files, ensure_ca
@@ -234,3 +238,89 @@ def env_lines(home: Path | None = None) -> list[str]:
         "REGISTRY": REGISTRY,
     }
     return [f"export {k}={shlex.quote(v)}" for k, v in values.items()]
+
+
+def serve(home: Path, host: str, port: int, backend_name: str) -> int:
+    """Run the API server in the foreground until SIGTERM/SIGINT (what `up` starts as a daemon)."""
+    from localcloud.api import ApiServer
+    from localcloud.backend import Backend, MemoryBackend
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    backend: Backend
+    if backend_name == "memory":
+        backend = MemoryBackend()
+    else:
+        from localcloud.docker_backend import DockerBackend
+
+        backend = DockerBackend(home)
+    server = ApiServer(home, backend, host, port)
+    write_atomic(home / "api.pid", f"{os.getpid()}\n".encode(), 0o644)
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        # shutdown() waits for serve_forever to return, so it must run outside the serving thread.
+        threading.Thread(target=server.httpd.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    logging.getLogger("localcloud.api").info("serving %s (backend %s, state %s)", server.url, backend_name, home)
+    server.serve_forever()
+    server.httpd.server_close()
+    server.cloud.close()
+    server.state.save()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="localcloud", description="The local cloud: DigitalOcean's API on Docker.")
+    p.add_argument("--home", type=Path, default=None, help="state dir (default $ODL_LOCALCLOUD_HOME or "
+                                                           "/var/lib/odoo-droplet-localcloud)")
+    p.add_argument("--json", action="store_true", help="print JSON (up, down, status, env)")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    u = sub.add_parser("up", help="build what is missing and start everything (idempotent)")
+    u.add_argument("--api-only", action="store_true", help="only the API server, on the in-memory backend")
+    u.add_argument("--host", default=None, help="bind address (default 10.213.0.1; 127.0.0.1 with --api-only)")
+    u.add_argument("--port", type=int, default=API_PORT)
+    u.add_argument("--backend", choices=("docker", "memory"), default=None)
+    sub.add_parser("down", help="stop the API server and the services (droplets and state are kept)")
+    sub.add_parser("status", help="print what runs, as JSON")
+    sub.add_parser("env", help="print export lines for eval")
+    s = sub.add_parser("serve", help="run the API server in the foreground")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=API_PORT)
+    s.add_argument("--backend", choices=("docker", "memory"), default="docker")
+    raw = list(sys.argv[1:] if argv is None else argv)
+    # `--json` may come after the action too (the builder passes `up --json`).
+    as_json = "--json" in raw
+    args = p.parse_args([a for a in raw if a != "--json"])
+    home = Path(args.home or localcloud_home())
+
+    if args.cmd == "serve":
+        return serve(home, args.host, args.port, args.backend)
+    if args.cmd == "up":
+        try:
+            cfg = up(home, api_only=args.api_only, host=args.host, port=args.port, backend=args.backend)
+        except (RuntimeError, ImportError) as e:
+            print(f"local cloud did not start: {e}", file=sys.stderr)
+            return 1
+        if as_json:
+            print(json.dumps({"ok": True, "url": cfg.url, "backend": cfg.backend, "home": str(home)}))
+        else:
+            print(f"local cloud API at {cfg.url} (backend {cfg.backend}); `eval \"$(python -m localcloud env)\"`")
+        return 0
+    if args.cmd == "down":
+        down(home)
+        if as_json:
+            print(json.dumps({"ok": True}))
+        return 0
+    if args.cmd == "status":
+        st = status(home)
+        print(json.dumps(st, indent=2))
+        return 0 if st["api"]["running"] else 3
+    if args.cmd == "env":
+        lines = env_lines(home)
+        if as_json:
+            print(json.dumps(dict(shlex.split(line[len("export "):])[0].split("=", 1) for line in lines)))
+        else:
+            print("\n".join(lines))
+        return 0
+    return 2
