@@ -344,17 +344,22 @@ def _trusted_certs(home: Path) -> dict[str, bytes]:
 
 
 def ensure_base_image(home: Path | str | None = None) -> str:
-    """`odl/debian-12-x64:latest`: the rootfs plus the trusted CAs. Skipped when the tag exists for this CA."""
+    """`odl/debian-12-x64:latest`: the rootfs plus the trusted CAs and the inner engine's daemon.json.
+
+    Skipped when the tag exists with the same inputs (label odl.ca_sha256); a new CA costs seconds."""
     home = home_dir(home)
     certs = _trusted_certs(home)
-    digest = hashlib.sha256(b"".join(k.encode() + v for k, v in sorted(certs.items()))).hexdigest()
+    layer_files = {name: (BASE_DIR / name).read_bytes() for name in ("Dockerfile", "docker-daemon.json")}
+    inputs = sorted({**certs, **layer_files}.items())
+    digest = hashlib.sha256(b"".join(k.encode() + v for k, v in inputs)).hexdigest()
     if _image_labels(BASE_IMAGE).get(LABEL_CA) == digest:
         return BASE_IMAGE
     ensure_rootfs_image()
     ctx = home / "build" / "base"
     shutil.rmtree(ctx, ignore_errors=True)
     (ctx / "certs").mkdir(parents=True)
-    shutil.copy(BASE_DIR / "Dockerfile", ctx / "Dockerfile")
+    for name, data in layer_files.items():
+        (ctx / name).write_bytes(data)
     for name, data in certs.items():
         (ctx / "certs" / name).write_bytes(data)
     _docker(

@@ -195,6 +195,13 @@ def test_inner_docker_engine_runs_containers(docker_droplet, droplets: Droplets,
     # The inner engine stores its data on the droplet's own volume, with overlay2.
     info = droplets.exec(spec.id, "docker", "info", "-f", "{{.Driver}} {{.DockerRootDir}}").stdout.strip()
     assert info == "overlay2 /var/lib/docker"
+    # Its containers run inside the droplet's cgroup, so the droplet's size limits hold for them too.
+    droplet_cgroup = subprocess.run(["docker", "inspect", "-f", "{{.Id}}", db.container_name(spec.id)],
+                                    capture_output=True, text=True).stdout.strip()  # fmt: skip
+    inner = droplets.exec(spec.id, "docker", "run", "--rm", busybox_image, "cat", "/proc/self/cgroup").stdout
+    # cgroup v1 (these machines): the memory controller's line; v2: the unified "0::" line.
+    memory_line = next(line for line in inner.splitlines() if ":memory:" in line or line.startswith("0::"))
+    assert f"/docker/{droplet_cgroup}/" in memory_line, memory_line
 
 
 def test_inner_containers_reach_metadata_until_a_firewall_rule_blocks_them(
