@@ -204,6 +204,24 @@ def test_inner_docker_engine_runs_containers(docker_droplet, droplets: Droplets,
     assert f"/docker/{droplet_cgroup}/" in memory_line, memory_line
 
 
+def test_inner_docker_pulls_from_the_local_registry(docker_droplet, droplets: Droplets, busybox_image: str) -> None:
+    """The registry (GHCR's stand-in) at 10.213.0.1:5000, over TLS from the local CA the droplet trusts."""
+    from localcloud import services
+
+    services.ensure_registry()
+    ref = f"{services.DEFAULT_REGISTRY}/odl-e2e/busybox:{os.getpid()}"
+    push = services.push_ref(ref)  # pushed from the host through loopback, same storage
+    subprocess.run(["docker", "tag", busybox_image, push], check=True, capture_output=True)
+    pushed = subprocess.run(["docker", "push", push], capture_output=True, text=True, timeout=120)
+    assert pushed.returncode == 0, pushed.stderr
+    spec, _ = docker_droplet
+    pulled = droplets.exec(spec.id, "docker", "pull", ref, timeout=120)
+    assert pulled.returncode == 0, pulled.stdout + pulled.stderr
+    ran = droplets.exec(spec.id, "docker", "run", "--rm", ref, "echo", "pulled and ran")
+    assert ran.stdout.strip() == "pulled and ran"
+    subprocess.run(["docker", "rmi", push], capture_output=True)
+
+
 def test_inner_containers_reach_metadata_until_a_firewall_rule_blocks_them(
     docker_droplet, droplets: Droplets, busybox_image: str
 ) -> None:
