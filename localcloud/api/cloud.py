@@ -8,6 +8,7 @@ until the backend is done, then "completed" or "errored" — the way DigitalOcea
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import re
@@ -76,6 +77,16 @@ class Request:
 
 
 Reply = tuple[int, Any]
+Handler = Callable[["Cloud", Request], Reply]
+
+
+def reads(handler: Handler) -> Handler:
+    """Run a read-only handler under the state lock, so workers cannot change what it iterates."""
+    @functools.wraps(handler)
+    def locked(self: Cloud, req: Request) -> Reply:
+        with self.state.lock:
+            return handler(self, req)
+    return locked
 
 
 class Cloud:
@@ -232,6 +243,7 @@ class Cloud:
             "status": "active", "status_message": "",
         }}
 
+    @reads
     def keys_list(self, req: Request) -> Reply:
         keys = sorted(self.state.coll("keys").values(), key=lambda k: k["id"])
         return self._list(req, "ssh_keys", keys)
@@ -262,6 +274,7 @@ class Cloud:
             self.state.save()
         return 201, {"ssh_key": key}
 
+    @reads
     def keys_get(self, req: Request) -> Reply:
         return 200, {"ssh_key": self._key(req.params["key"])}
 
@@ -292,6 +305,7 @@ class Cloud:
 
     # ------------------------------------------------------------------ droplets
 
+    @reads
     def droplets_list(self, req: Request) -> Reply:
         items = sorted(self.state.coll("droplets").values(), key=lambda d: d["id"])
         if tag := req.query.get("tag_name"):
@@ -301,6 +315,7 @@ class Cloud:
         with self.state.lock:
             return self._list(req, "droplets", [self._droplet_json(d) for d in items])
 
+    @reads
     def droplets_get(self, req: Request) -> Reply:
         with self.state.lock:
             return 200, {"droplet": self._droplet_json(self._droplet(req.params["droplet_id"]))}
@@ -398,6 +413,12 @@ class Cloud:
         except BackendError as e:
             log.warning("cleanup of droplet %s: %s", droplet_id, e)
 
+    def _quiet_unassign(self, ip: str) -> None:
+        try:
+            self.backend.set_reserved_ip(ip, None, None)
+        except BackendError as e:
+            log.warning("reserved ip %s: %s", ip, e)
+
     def _destroy(self, d: dict[str, Any]) -> None:
         """Remove a droplet: release its reserved IPs, delete it in the backend, forget it."""
         with self.state.lock:
@@ -424,10 +445,13 @@ class Cloud:
         tag = req.query.get("tag_name")
         if not tag:
             raise ApiError(400, "bad_request", "tag_name is required.")
-        for d in [d for d in self.state.coll("droplets").values() if tag in d.get("tags", [])]:
+        with self.state.lock:
+            tagged = [d for d in self.state.coll("droplets").values() if tag in d.get("tags", [])]
+        for d in tagged:
             self._destroy(d)
         return 204, None
 
+    @reads
     def droplet_snapshots_list(self, req: Request) -> Reply:
         """What Packer's digitalocean builder reads to find the snapshot it just took."""
         d = self._droplet(req.params["droplet_id"])
@@ -438,12 +462,14 @@ class Cloud:
                  if i["type"] == "snapshot" and i.get("_resource_id") == d["id"]]
         return self._list(req, "snapshots", items)
 
+    @reads
     def droplet_actions_list(self, req: Request) -> Reply:
         d = self._droplet(req.params["droplet_id"])
         acts = [shapes.action_json(a) for a in self.state.coll("actions").values()
                 if a["resource_type"] == "droplet" and a["resource_id"] == d["id"]]
         return self._list(req, "actions", sorted(acts, key=lambda a: -a["id"]))
 
+    @reads
     def droplet_action_get(self, req: Request) -> Reply:
         d = self._droplet(req.params["droplet_id"])
         a = self.state.coll("actions").get(req.params["action_id"])
@@ -516,18 +542,21 @@ class Cloud:
             return add_image
         return work
 
+    @reads
     def actions_get(self, req: Request) -> Reply:
         a = self.state.coll("actions").get(req.params["action_id"])
         if a is None:
             raise not_found()
         return 200, {"action": shapes.action_json(a)}
 
+    @reads
     def actions_list(self, req: Request) -> Reply:
         acts = sorted(self.state.coll("actions").values(), key=lambda a: -a["id"])
         return self._list(req, "actions", [shapes.action_json(a) for a in acts])
 
     # ------------------------------------------------------------------ images and snapshots
 
+    @reads
     def images_list(self, req: Request) -> Reply:
         items = sorted(self.state.coll("images").values(), key=lambda i: i["id"])
         if req.query.get("private") == "true":
@@ -543,6 +572,7 @@ class Cloud:
             items = [i for i in items if tag in (i.get("tags") or [])]
         return self._list(req, "images", [shapes.image_json(i) for i in items])
 
+    @reads
     def images_get(self, req: Request) -> Reply:
         return 200, {"image": shapes.image_json(self._image(req.params["image"]))}
 
@@ -567,6 +597,7 @@ class Cloud:
         self._delete_snapshot_image(self._image(ident))
         return 204, None
 
+    @reads
     def snapshots_list(self, req: Request) -> Reply:
         items = [] if req.query.get("resource_type") == "volume" else [
             shapes.snapshot_json(i) for i in sorted(self.state.coll("images").values(), key=lambda i: i["id"])
@@ -579,6 +610,7 @@ class Cloud:
             raise not_found()
         return img
 
+    @reads
     def snapshots_get(self, req: Request) -> Reply:
         return 200, {"snapshot": shapes.snapshot_json(self._snapshot(req.params["snapshot_id"]))}
 
@@ -599,12 +631,14 @@ class Cloud:
         return shapes.reserved_ip_json(r, self._droplet_json(d) if d else None,
                                        self._pending("reserved_ip", "_ip", r["ip"]))
 
+    @reads
     def reserved_ips_list(self, req: Request) -> Reply:
         with self.state.lock:
             items = [self._rip_json(r) for r in sorted(self.state.coll("reserved_ips").values(),
                                                        key=lambda r: ipaddress.ip_address(r["ip"]))]
         return self._list(req, "reserved_ips", items)
 
+    @reads
     def reserved_ips_get(self, req: Request) -> Reply:
         with self.state.lock:
             return 200, {"reserved_ip": self._rip_json(self._rip(req.params["ip"]))}
@@ -677,8 +711,14 @@ class Cloud:
 
             def apply() -> None:
                 r = self.state.coll("reserved_ips").get(ip)
-                if r is not None:
-                    r["droplet_id"] = droplet_id
+                gone = droplet_id is not None and str(droplet_id) not in self.state.coll("droplets")
+                if r is None or gone:
+                    # Released or its droplet deleted while the action ran: point the address nowhere.
+                    if r is not None:
+                        r["droplet_id"] = None
+                    threading.Thread(target=self._quiet_unassign, args=(ip,), daemon=True).start()
+                    return
+                r["droplet_id"] = droplet_id
             return apply
         return work
 
@@ -709,12 +749,14 @@ class Cloud:
         self._run(action, work)
         return 201, reply
 
+    @reads
     def reserved_ip_actions_list(self, req: Request) -> Reply:
         r = self._rip(req.params["ip"])
         acts = [shapes.action_json(a) for a in sorted(self.state.coll("actions").values(), key=lambda a: -a["id"])
                 if a["resource_type"] == "reserved_ip" and a.get("_ip") == r["ip"]]
         return self._list(req, "actions", acts)
 
+    @reads
     def reserved_ip_action_get(self, req: Request) -> Reply:
         r = self._rip(req.params["ip"])
         a = self.state.coll("actions").get(req.params["action_id"])
@@ -738,12 +780,14 @@ class Cloud:
         return {"name": d["name"], "ttl": d["ttl"],
                 "zone_file": shapes.zone_file(d["name"], d["ttl"], self._records(d["name"]))}
 
+    @reads
     def domains_list(self, req: Request) -> Reply:
         with self.state.lock:
             items = [self._domain_json(d) for d in sorted(self.state.coll("domains").values(),
                                                           key=lambda d: d["name"])]
         return self._list(req, "domains", items)
 
+    @reads
     def domains_get(self, req: Request) -> Reply:
         with self.state.lock:
             return 200, {"domain": self._domain_json(self._domain(req.params["domain"]))}
@@ -807,6 +851,7 @@ class Cloud:
         self.state.coll("records")[str(rid)] = r
         return r
 
+    @reads
     def records_list(self, req: Request) -> Reply:
         d = self._domain(req.params["domain"])
         items = self._records(d["name"])
@@ -845,6 +890,7 @@ class Cloud:
             raise not_found()
         return r
 
+    @reads
     def records_get(self, req: Request) -> Reply:
         return 200, {"domain_record": shapes.record_json(self._record(req))}
 

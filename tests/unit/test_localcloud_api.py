@@ -542,3 +542,16 @@ def test_the_spec_validator_rejects_a_wrong_droplet_shape(do_openapi_spec):
                       headers={"Authorization": "Bearer x"})
     bad = MockResponse(json.dumps({"droplet": {"id": 1, "name": "x", "status": "running"}}).encode())
     assert list(do_openapi_spec.iter_response_errors(req, bad))
+
+
+def test_deleting_a_droplet_releases_its_reserved_ip_even_mid_assign(validating_session, memory_cloud):
+    url, s = memory_cloud.url, validating_session
+    d = create_droplet(s, url, "short-lived")
+    active(s, url, d["id"])
+    ip = s.post(f"{url}/v2/reserved_ips", json={"region": "nyc3"}).json()["reserved_ip"]["ip"]
+    faults_of(memory_cloud).slow_actions(1.0, type="assign_ip", times=1)
+    act = s.post(f"{url}/v2/reserved_ips/{ip}/actions", json={"type": "assign", "droplet_id": d["id"]}).json()
+    assert s.delete(f"{url}/v2/droplets/{d['id']}").status_code == 204
+    action_done(s, url, act["action"]["id"])
+    assert s.get(f"{url}/v2/reserved_ips/{ip}").json()["reserved_ip"]["droplet"] is None
+    wait_for(lambda: memory_cloud.backend.reserved.get(ip, "unset") is None)
