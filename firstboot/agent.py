@@ -812,6 +812,14 @@ class Agent:
             rec["reason"] = plan.reason
             st.cutover = {**st.cutover, **rec}
             return
+        if self.deploy.reserved_ip.mode == "none" and not wants_dns:
+            # Nothing to move: no need to ask the metadata service or the API anything.
+            rec["reason"] = "no reserved IP and no DNS record configured: nothing to cut over"
+            if st.status == "success":
+                self.record_last_good(None, None)
+                rec["last_good"] = LAST_GOOD_KEY if self.spaces_factory() else None
+            st.cutover = {**st.cutover, **rec}
+            return
         try:
             droplet_id = self.metadata().droplet_id()
             rec["droplet_id"] = droplet_id
@@ -852,7 +860,7 @@ class Agent:
         data = sp.get_json("state/reserved_ip.json") if sp else None
         return (data or {}).get("ip") or (data or {}).get("reserved_ip")
 
-    def record_last_good(self, droplet_id: int, ip: str | None) -> None:
+    def record_last_good(self, droplet_id: int | None, ip: str | None) -> None:
         st = self.state
         assert st is not None
         att = st.attempts[-1]
