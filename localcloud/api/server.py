@@ -111,7 +111,9 @@ class ApiServer:
         return f"https://{host}:{port}"
 
     def start(self) -> ApiServer:
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name="localcloud-api", daemon=True)
+        # A short poll interval: stop() (shutdown) waits for the loop to notice, tests start and stop often.
+        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="localcloud-api", daemon=True)
         self._thread.start()
         return self
 
