@@ -555,3 +555,18 @@ def test_deleting_a_droplet_releases_its_reserved_ip_even_mid_assign(validating_
     action_done(s, url, act["action"]["id"])
     assert s.get(f"{url}/v2/reserved_ips/{ip}").json()["reserved_ip"]["droplet"] is None
     wait_for(lambda: memory_cloud.backend.reserved.get(ip, "unset") is None)
+
+
+def test_create_several_droplets_at_once_and_list_all_actions(validating_session, memory_cloud):
+    url, s = memory_cloud.url, validating_session
+    r = s.post(f"{url}/v2/droplets", json={"names": ["multi-a", "multi-b"], "region": "nyc3",
+                                           "size": "s-1vcpu-1gb", "image": "debian-12-x64"})
+    assert r.status_code == 202
+    body = r.json()
+    assert [d["name"] for d in body["droplets"]] == ["multi-a", "multi-b"]
+    assert all(d["status"] == "new" for d in body["droplets"])
+    assert len(body["links"]["actions"]) == 2
+    for d in body["droplets"]:
+        active(s, url, d["id"])
+    actions = s.get(f"{url}/v2/actions").json()
+    assert actions["meta"]["total"] == 2 and {a["type"] for a in actions["actions"]} == {"create"}
