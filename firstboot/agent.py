@@ -167,6 +167,19 @@ def load_inputs(paths: Paths, token: Callable[[int], str] = pysecrets.token_urls
 
 # --- the agent ----------------------------------------------------------------------------------------
 
+def certbot_command(deploy: Deploy, webroot: str) -> tuple[str, ...]:
+    edge = deploy.edge
+    assert edge.domain
+    args = ["certbot", "certonly", "--non-interactive", "--agree-tos", "--keep-until-expiring",
+            "--webroot", "-w", webroot, "-d", edge.domain,
+            # Renewals (Debian's certbot.timer) must reload nginx to serve the new certificate.
+            "--deploy-hook", "systemctl reload nginx"]
+    args += ["--email", edge.email] if edge.email else ["--register-unsafely-without-email"]
+    if edge.acme_server:
+        args += ["--server", edge.acme_server]
+    return tuple(args)
+
+
 class StepFailed(RuntimeError):
     """The current attempt cannot go on (recorded in the attempt; the sequence moves to decide)."""
 
@@ -361,10 +374,15 @@ class Agent:
         if free < MIN_FREE_DISK_GB:
             raise Fatal(f"{free:.1f} GB free on / (need {MIN_FREE_DISK_GB})")
         self.wait_docker()
+        self.block_metadata()
         self.ensure_self_signed_cert()
+        # baked.json (builder/packer.py): "tag" is the tag the snapshot was built for, "prior_tag" the one
+        # before it; both images are in the snapshot.
+        baked = self.inputs.baked
+        baked_tag = next((t for t in (baked.get("tag"), baked.get("prior_tag")) if t and t != self.deploy.odoo.tag),
+                         None)
         st.prior_tag, st.prior_source = choose_prior_tag(
-            self.last_good_tag(), self.deploy.odoo.prior_tag,
-            self.inputs.baked.get("prior_tag"), self.deploy.odoo.tag)
+            self.last_good_tag(), self.deploy.odoo.prior_tag, baked_tag, self.deploy.odoo.tag)
         att = Attempt(tag=self.deploy.odoo.tag)
         st.attempts = [att]
         # The snapshot carries both tags; a registry is needed only for what it does not carry.
@@ -438,12 +456,20 @@ class Agent:
     def block_metadata(self) -> None:
         """Containers must not reach 169.254.169.254 (user-data holds secrets). DOCKER-USER filters what
         Docker forwards from containers; -C first keeps the rule single across runs."""
+        assert self.state is not None
         rule = ("DOCKER-USER", "-d", "169.254.169.254/32", "-j", "DROP")
         if self.run(("iptables", "-C", *rule), timeout=15).ok:
+            self.state.security["metadata_blocked"] = True
             return
         r = self.run(("iptables", "-I", *rule), timeout=15)
+        self.state.security["metadata_blocked"] = r.ok
         if not r.ok:
+            # Recorded in the proof; the deploy goes on (Docker may not have made its chain yet: the
+            # next call, after docker answers, tries again).
+            self.state.security["metadata_block_error"] = r.stderr.strip()[:200]
             log.warning("could not block the metadata service for containers: %s", r.stderr.strip()[:200])
+        else:
+            self.state.security.pop("metadata_block_error", None)
 
     # --- configure --------------------------------------------------------------------------------
     def step_configure(self, step: Step) -> None:
@@ -467,14 +493,37 @@ class Agent:
         else:
             log.warning("could not read the odoo image's uid; odoo.conf stays root-owned")
         self.configure_nginx(d)
+        self.ensure_certificate("configure")
 
     def tls_files(self) -> tuple[str, str]:
         edge = self.deploy.edge
         if edge.tls == "letsencrypt" and edge.domain:
-            live = Path("/etc/letsencrypt/live") / edge.domain
+            live = self.paths.letsencrypt_live / edge.domain
             if (live / "fullchain.pem").exists():
                 return str(live / "fullchain.pem"), str(live / "privkey.pem")
         return str(self.paths.tls / "selfsigned.crt"), str(self.paths.tls / "selfsigned.key")
+
+    def ensure_certificate(self, when: str) -> None:
+        """Let's Encrypt (or the ACME server configured, pebble on the local cloud) over HTTP-01 through
+        nginx's /.well-known/acme-challenge/. Until it succeeds nginx serves the self-signed certificate;
+        a failure is recorded, not fatal: the gates probe our own nginx and do not verify certificates.
+        Tried at configure (works when the name already reaches this droplet, and on the local cloud)
+        and again right after this droplet took the reserved IP."""
+        st, edge = self.state, self.deploy.edge
+        assert st is not None
+        if edge.tls != "letsencrypt" or not edge.domain or not st.user_data:
+            st.security.setdefault("certificate", "self-signed")
+            return
+        if (self.paths.letsencrypt_live / edge.domain / "fullchain.pem").exists():
+            st.security["certificate"] = "letsencrypt"
+            return
+        r = self.run(certbot_command(self.deploy, str(self.paths.acme_webroot)), timeout=300)
+        if r.ok and (self.paths.letsencrypt_live / edge.domain / "fullchain.pem").exists():
+            st.security["certificate"] = "letsencrypt"
+            self.configure_nginx(self.tag_deploy(st.attempts[-1].tag))
+            return
+        err = (r.stderr or r.stdout).strip().splitlines()
+        st.security["certificate"] = f"self-signed (certbot at {when} failed: {err[-1][:200] if err else r.returncode})"
 
     def configure_nginx(self, d: Deploy) -> None:
         crt, key = self.tls_files()
@@ -756,6 +805,8 @@ class Agent:
             # A fresh install that failed: its database is half-made by a tag we no longer trust.
             self.drop_database()
             st.rollback["database"] = "dropped and re-created by the prior tag's install (fresh install)"
+        elif first.fresh_db is None:
+            st.rollback["database"] = "untouched (the failed attempt never reached its install)"
         else:
             st.rollback["database"] = "kept (it existed before this deploy)"
 
@@ -834,6 +885,8 @@ class Agent:
             if plan.assign_ip and ip:
                 res = api.assign_reserved_ip(ip, droplet_id)
                 rec.update(assigned=True, assign_posts=res.posts, action_id=res.action_id, assign_log=res.log)
+                if not str(st.security.get("certificate", "")).startswith("letsencrypt"):
+                    self.ensure_certificate("cutover")
             elif ip and holder == droplet_id:
                 rec["assigned"] = True
             if plan.set_dns and self.deploy.dns:
@@ -926,6 +979,21 @@ def setup_logging(paths: Paths, secrets: Secrets | None) -> None:
         root.addHandler(h)
 
 
+def acquire_lock(paths: Paths, wait: bool) -> int | None:
+    """One agent at a time (the unit, a manual `run`, the publish timer): an flock held for the process's
+    life; the kernel drops it when the process dies, so a crash never leaves it stale."""
+    import fcntl
+
+    paths.var.mkdir(parents=True, exist_ok=True)
+    fd = os.open(paths.var / "agent.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
 def build_agent(paths: Paths, inputs: Inputs, metadata_url: str | None = None) -> Agent:
     from firstboot import host
 
@@ -952,6 +1020,14 @@ def main(argv: list[str] | None = None) -> int:
         print(path.read_text() if path.exists() else json.dumps(build_status(st, SystemClock().now())))
         return 0
 
+    if args.command == "publish" and not paths.secrets_env.exists():
+        return 0  # no user-data: no Spaces, proofs stay on the droplet; never generate credentials here
+    lock = acquire_lock(paths, wait=args.command != "publish")
+    if lock is None:
+        if args.command == "publish":
+            return 0  # the agent is running and drains the outbox itself
+        print("another agent holds", paths.var / "agent.lock", file=sys.stderr)
+        return 1
     inputs = load_inputs(paths)
     setup_logging(paths, inputs.secrets)
     agent = build_agent(paths, inputs)

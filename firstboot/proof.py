@@ -126,6 +126,7 @@ def build_deploy_status(state: State, deploy: Deploy, now: dt.datetime, *, edge_
                                      "reason": "not reached"},
         "images": state.images,
         "resources": state.resources,
+        "security": state.security,
         "runs": state.runs,
     }
     if status != "success":

@@ -87,6 +87,10 @@ class Paths:
     def credentials(self) -> Path:
         return self.layout.credentials
 
+    @property
+    def letsencrypt_live(self) -> Path:
+        return self._p("/etc/letsencrypt/live")
+
     # Outputs.
     @property
     def var(self) -> Path:
@@ -181,6 +185,7 @@ class State:
     cutover: dict[str, Any] = field(default_factory=dict)
     images: dict[str, str] = field(default_factory=dict)
     resources: dict[str, Any] = field(default_factory=dict)
+    security: dict[str, Any] = field(default_factory=dict)  # metadata_blocked, ...
     runs: int = 0  # how many times the agent started on this deploy (resumes = runs - 1)
     current: str | None = None  # the step in progress (for status.json)
 

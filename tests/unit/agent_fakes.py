@@ -60,6 +60,7 @@ class FakeDroplet:
     install_container: dict[str, Any] | None = None  # an install left running by a dead agent
     calls: list[tuple[str, ...]] = field(default_factory=list)
     nginx_t_fails: bool = False
+    certbot_works: bool = True
     known_modules: tuple[str, ...] = ("base", "web", "mail", "sale")
 
     # --- what the stack runs ----------------------------------------------------------------------
@@ -126,6 +127,14 @@ class FakeDroplet:
                 return self.fail(a, "nginx: [emerg] unknown directive")
             return self.ok(a, "", )
         if a[0] == "systemctl":
+            return self.ok(a)
+        if a[0] == "certbot":
+            if not self.certbot_works:
+                return self.fail(a, "Certbot failed to authenticate some domains (authenticator: webroot)")
+            live = self.root / "etc/letsencrypt/live" / a[a.index("-d") + 1]
+            live.mkdir(parents=True, exist_ok=True)
+            (live / "fullchain.pem").write_text("CERT")
+            (live / "privkey.pem").write_text("KEY")
             return self.ok(a)
         if a[:3] == ("docker", "run", "--rm"):
             return self.ok(a, "101\n")

@@ -400,3 +400,40 @@ def test_too_small_a_droplet_is_a_published_failure(tmp_path):
     assert w.droplet.install_runs == []
     jsonschema.validate(w.deploy_status(), schema())
     assert "proofs/deploy-20261127-030000/deploy_status.json" in w.bucket
+
+
+@pytest.mark.parametrize("works", [True, False])
+def test_letsencrypt_certificate_or_recorded_self_signed(tmp_path, works):
+    d = base_deploy()
+    w = World(tmp_path, deploy=replace(d, edge=EdgeSpec(domain="erp.example.test", tls="letsencrypt",
+                                                         email="ops@example.test",
+                                                         acme_server="https://10.213.0.1:14000/dir")))
+    w.droplet.certbot_works = works
+    st = w.run()
+    assert st.status == "success"  # a certificate problem does not fail the deploy
+    certbot = [c for c in w.droplet.calls if c[0] == "certbot"]
+    assert "--server" in certbot[0] and "https://10.213.0.1:14000/dir" in certbot[0]
+    site = w.paths.nginx_available.read_text()
+    doc = w.deploy_status()
+    if works:
+        assert len(certbot) == 1 and doc["security"]["certificate"] == "letsencrypt"
+        assert "etc/letsencrypt/live/erp.example.test/fullchain.pem" in site
+    else:
+        # Tried at configure and once more right after taking the reserved IP.
+        assert len(certbot) == 2 and doc["security"]["certificate"].startswith("self-signed (certbot at cutover")
+        assert "selfsigned.crt" in site
+
+
+def test_snapshot_tag_from_baked_json_is_the_rollback_target(tmp_path):
+    w = World(tmp_path, behaviour={GOOD: "no_gevent"})
+    atomic_write(w.paths.baked_json, json.dumps({"tag": "18.0-snap", "prior_tag": PRIOR}))
+    w.droplet.images.add(f"{REG}/odoo:18.0-snap")
+    st = w.run()
+    assert st.status == "rolled_back" and st.attempts[1].tag == "18.0-snap"
+    assert st.prior_source == "the tag baked into the snapshot"
+
+
+def test_proof_records_the_metadata_block(tmp_path):
+    w = World(tmp_path)
+    w.run()
+    assert w.deploy_status()["security"]["metadata_blocked"] is True
