@@ -10,6 +10,7 @@ state dir) and waits until it answers. With `api_only` the server runs on the in
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -22,6 +23,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import FrameType
@@ -115,11 +117,11 @@ def up(home: Path | None = None, *, api_only: bool = False, host: str | None = N
     home = Path(home or localcloud_home())
     home.mkdir(parents=True, exist_ok=True)
     os.chmod(home, 0o700)
-    _use_home(home)
     (home / "logs").mkdir(exist_ok=True)
     ensure_credentials(home)
     ensure_ca(home)
-    _ensure_backing(api_only)
+    with _use_home(home):
+        _ensure_backing(api_only)
     cfg = ServerConfig(host or ("127.0.0.1" if api_only else GATEWAY), port,
                        backend or ("memory" if api_only else "docker"))
     pid = server_pid(home)
@@ -129,8 +131,9 @@ def up(home: Path | None = None, *, api_only: bool = False, host: str | None = N
         stop_server(home)
     write_atomic(_config_path(home), json.dumps(asdict(cfg)).encode(), 0o600)
     log = open(home / "logs" / "api.log", "ab")  # noqa: SIM115 - handed to the child process
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT),
-                                                                     os.environ.get("PYTHONPATH")]))}
+    # The daemon (and the services it stops/starts for the fault knobs) works on this home.
+    env = {**os.environ, "ODL_LOCALCLOUD_HOME": str(home),
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
     proc = subprocess.Popen(
         [sys.executable, "-m", "localcloud", "--home", str(home), "serve", "--host", cfg.host,
          "--port", str(cfg.port), "--backend", cfg.backend],
@@ -177,12 +180,12 @@ def down(home: Path | None = None) -> None:
     the next `up` finds them again; delete droplets through the API to remove them."""
     home = Path(home or localcloud_home())
     stop_server(home)
-    _use_home(home)
     try:
         from localcloud import services
     except ImportError:
         return
-    services.stop_all()
+    with _use_home(home):
+        services.stop_all()
 
 
 def status(home: Path | None = None) -> dict[str, Any]:
@@ -203,19 +206,28 @@ def status(home: Path | None = None) -> dict[str, Any]:
     }
 
 
-def _use_home(home: Path) -> None:
-    """localcloud.services and docker_backend find the state dir through the environment; make it this one
-    (the API daemon inherits it too)."""
+@contextlib.contextmanager
+def _use_home(home: Path) -> Iterator[None]:
+    """localcloud.services and docker_backend find the state dir through the environment: make it this one
+    for the calls inside, and restore it after (callers in tests pass temporary homes)."""
+    before = os.environ.get("ODL_LOCALCLOUD_HOME")
     os.environ["ODL_LOCALCLOUD_HOME"] = str(home)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("ODL_LOCALCLOUD_HOME", None)
+        else:
+            os.environ["ODL_LOCALCLOUD_HOME"] = before
 
 
 def _spaces_credentials(home: Path) -> dict[str, str]:
-    _use_home(home)
     try:
         from localcloud import services
     except ImportError as e:  # the services module is built alongside; say so rather than invent keys
         raise RuntimeError(f"localcloud.services is not available for the Spaces keys: {e}") from None
-    return services.spaces_credentials()
+    with _use_home(home):
+        return services.spaces_credentials()
 
 
 def env_lines(home: Path | None = None) -> list[str]:
