@@ -634,7 +634,7 @@ class Agent:
                 self.drop_database()
                 existing = G.CommandResult((), 1)
             else:
-                self.write_proof(MODULE_INSTALL_LOG, output)
+                self.install_log(i, att.tag, output)
         if not existing.ok:
             if att.fresh_db is None:
                 att.fresh_db = not self.database_exists()
@@ -652,8 +652,7 @@ class Agent:
             r = self.run(self.compose.install(name, self.deploy.odoo.database, self.deploy.odoo.modules),
                          timeout=self.deploy.gates.install_timeout_seconds)
             code = r.returncode
-            output = r.stdout + r.stderr
-            self.write_proof(MODULE_INSTALL_LOG, output)
+            self.install_log(i, att.tag, r.stdout + r.stderr)
         self.run(("docker", "rm", "-f", name), timeout=60)
         att.install.update(exit_code=code, seconds=round(self.clock.monotonic() - t0, 3))
         rows, err = self.module_rows()
@@ -665,6 +664,14 @@ class Agent:
             # Exit 0 proves nothing (an unknown module only logs a warning): the rows decide.
             raise StepFailed(f"odoo -i exited 0 but {gate.detail}")
         att.db_initialised = True
+
+    def install_log(self, attempt: int, tag: str, output: str) -> None:
+        """module_install.log: the first attempt's output, then the rollback's appended below it."""
+        header = f"# odoo -i with {tag} (attempt {attempt}) at {iso(self.clock.now())}\n"
+        if attempt == 0:
+            self.write_proof(MODULE_INSTALL_LOG, header + output)
+        else:
+            self.append_proof(MODULE_INSTALL_LOG, "\n" + header + output)
 
     def drop_database(self) -> None:
         db = self.deploy.odoo.database
@@ -896,7 +903,7 @@ class Agent:
             if rec["assigned"] or (st.status == "success" and not ip):
                 self.record_last_good(droplet_id, ip)
                 rec["last_good"] = LAST_GOOD_KEY
-        except (DoApiError, MetadataError, TimeoutError, RuntimeError) as e:
+        except (DoApiError, MetadataError, SpacesError, TimeoutError, RuntimeError, OSError) as e:
             rec["error"] = self.redact(str(e))[:500]
             rec["reason"] = (rec["reason"] + "; " if rec["reason"] else "") + f"cutover error: {rec['error']}"
             log.error("cutover: %s", rec["error"])

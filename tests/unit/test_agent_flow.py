@@ -224,6 +224,8 @@ def test_failed_install_is_caught_even_when_odoo_exits_0(tmp_path, fault, detail
     assert "start-app" not in doc["phases"] and "verify" not in doc["phases"]
     assert w.droplet.install_runs == [GOOD, PRIOR]
     assert [m["state"] for m in doc["modules"]["installed"]] == ["installed"] * 3
+    log = (w.proofs / "module_install.log").read_text()
+    assert f"with {GOOD} (attempt 0)" in log and f"with {PRIOR} (attempt 1)" in log
 
 
 def test_rolled_back_droplet_takes_the_ip_only_when_unassigned(tmp_path):
@@ -437,3 +439,16 @@ def test_proof_records_the_metadata_block(tmp_path):
     w = World(tmp_path)
     w.run()
     assert w.deploy_status()["security"]["metadata_blocked"] is True
+
+
+def test_a_deploy_that_keeps_crashing_publishes_a_failure_instead_of_looping(tmp_path):
+    w = World(tmp_path)
+    for _ in range(5):
+        w.droplet.crash_on = "compose -p odoo"  # dies at its first compose command, every time
+        with pytest.raises(Crash):
+            w.run()
+    w.droplet.crash_on = None
+    st = w.run()  # the 6th start
+    assert st.status == "failed" and "started 6 times" in st.fatal
+    assert "proofs/deploy-20261127-030000/deploy_status.json" in w.bucket
+    assert w.api.assigns == []
