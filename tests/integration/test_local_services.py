@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import ssl
 import stat
 import subprocess
@@ -73,6 +74,10 @@ def pushed_standin() -> Iterator[str]:
             registry_get(
                 services.LOOPBACK_REGISTRY, f"/v2/{repo}/manifests/{headers['Docker-Content-Digest']}", cafile, "DELETE"
             )
+        # The registry API deletes manifests, not repository names: drop the test's repository from storage.
+        shutil.rmtree(
+            services.home() / "registry/docker/registry/v2/repositories" / repo.split("/")[0], ignore_errors=True
+        )
         docker("rmi", ref, check=False)
 
 
