@@ -281,11 +281,12 @@ def _start(proc: Proc, timeout: float = 30.0) -> int:
         (_run_dir() / f"{proc.name}.pid").write_text(f"{pid}\n")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if all(_tcp_open(h, p) for h, p in proc.listen):
-            return pid
-        # Our own child: ask it (exact); one started by another process: look it up in /proc.
+        # Alive first: a foreign process holding the port must not pass for ours (ours then exits with
+        # "address already in use"). Our own child: ask it; one started by another process: /proc.
         if (child.poll() is not None) if child is not None else (_running_pid(proc) is None):
             break
+        if all(_tcp_open(h, p) for h, p in proc.listen):
+            return pid
         time.sleep(0.1)  # poll interval
     raise ServiceError(f"{proc.name} did not come up on {proc.listen}; log tail:\n{_log_tail(proc.name)}")
 
@@ -302,16 +303,16 @@ def _stop(name: str, argv0: str, timeout: float = 10.0) -> bool:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
+        while _proc_state(pid) not in (None, "Z", "X"):
+            if time.monotonic() > deadline:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pid, signal.SIGKILL)
+                break
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, os.WNOHANG)  # reap it when we are its parent
-            state = _proc_state(pid)
-            if state in (None, "Z", "X"):
-                break
             time.sleep(0.05)  # poll interval
-        else:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
     pidfile.unlink(missing_ok=True)
     return alive
 
