@@ -13,6 +13,7 @@ import ipaddress
 import logging
 import re
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -99,6 +100,7 @@ class Cloud:
         self.faults = faults
         self.stopping = threading.Event()
         self._workers: list[threading.Thread] = []
+        self._workers_lock = threading.Lock()
         self._sync_base_images()
         self._reconcile()
 
@@ -155,14 +157,16 @@ class Cloud:
 
     def close(self, timeout: float = 5.0) -> None:
         self.stopping.set()
-        for t in list(self._workers):
-            t.join(timeout)
+        self.wait_idle(timeout)
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
-        """Wait until no worker runs (tests and shutdown)."""
-        for t in list(self._workers):
-            t.join(timeout)
-        return not any(t.is_alive() for t in self._workers)
+        """Wait (up to `timeout` in all) until no worker runs (tests and shutdown)."""
+        deadline = time.monotonic() + timeout
+        with self._workers_lock:
+            workers = list(self._workers)
+        for t in workers:
+            t.join(max(0.0, deadline - time.monotonic()))
+        return not any(t.is_alive() for t in workers)
 
     def _new_action(self, type_: str, resource_type: str, resource_id: int | None, region: str,
                     **private: Any) -> dict[str, Any]:
@@ -200,7 +204,8 @@ class Cloud:
                 self.state.save()
 
         t = threading.Thread(target=target, name=f"action-{action['id']}", daemon=True)
-        self._workers = [w for w in self._workers if w.is_alive()] + [t]
+        with self._workers_lock:
+            self._workers = [w for w in self._workers if w.is_alive()] + [t]
         t.start()
 
     def _pending(self, resource_type: str, key: str, value: Any) -> bool:
