@@ -53,6 +53,9 @@ status:
 destroy:
 	$(CLI) destroy --config $(CONFIG) $(ARGS)
 
+bench:
+	$(PY) bench/localcloud_bench.py
+
 check-config:
 	$(CLI) check-config $(CONFIG)
 
