@@ -1,8 +1,8 @@
 #!/bin/sh
 # Login message (install as /etc/update-motd.d/90-odoo-droplet, mode 0755): where the generated
 # passwords are when the droplet had no user-data, and how the first boot went. Prints no secret.
-CRED=/root/odoo-droplet-credentials
-STATE=/var/lib/odoo-droplet/state.json
+CRED=${ODL_CREDENTIALS:-/root/odoo-droplet-credentials}
+STATE=${ODL_STATE:-/var/lib/odoo-droplet/state.json}
 echo
 echo "odoo-droplet"
 if [ -f "$CRED" ]; then

@@ -57,3 +57,22 @@ def test_firstboot_imports_only_the_standard_library():
                        input=code, capture_output=True, text=True, timeout=60,
                        cwd=Path(__file__).resolve().parents[2])
     assert r.returncode == 0, r.stderr
+
+
+def test_login_message_names_the_credentials_file_without_showing_them(tmp_path):
+    from firstboot.state import atomic_write
+
+    cred = tmp_path / "odoo-droplet-credentials"
+    atomic_write(cred, "DB_PASSWORD=s3cret-db-value\nADMIN_PASSWD=s3cret-admin-value\n")
+    state = tmp_path / "state.json"
+    save_state(state, State(deploy_id="deploy-20261127-030000", started_at="t", user_data=False,
+                            status="success"))
+    motd = Path(__file__).resolve().parents[2] / "firstboot/motd.sh"
+    env = {"ODL_CREDENTIALS": str(cred), "ODL_STATE": str(state), "PATH": "/usr/bin:/bin"}
+    out = subprocess.run(["sh", str(motd)], env=env, capture_output=True, text=True, timeout=10).stdout
+    assert str(cred) in out and "without user-data" in out
+    assert "deploy-20261127-030000: success" in out
+    assert "s3cret" not in out
+    cred.unlink()
+    out = subprocess.run(["sh", str(motd)], env=env, capture_output=True, text=True, timeout=10).stdout
+    assert "without user-data" not in out
