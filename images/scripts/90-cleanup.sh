@@ -24,7 +24,8 @@ rm -f /etc/ssh/ssh_host_*_key /etc/ssh/ssh_host_*_key.pub
 for home in /root /home/*; do
   [ -d "$home" ] || continue
   rm -f "$home"/.ssh/authorized_keys "$home"/.ssh/authorized_keys2 "$home"/.ssh/known_hosts \
-    "$home"/.ssh/id_* "$home"/.docker/config.json
+    "$home"/.ssh/id_*
+  rm -rf "$home"/.docker
   rm -f "$home"/.bash_history "$home"/.python_history "$home"/.lesshst "$home"/.viminfo \
     "$home"/.wget-hsts "$home"/.sudo_as_admin_successful
   rm -rf "$home"/.cache
@@ -40,11 +41,16 @@ history -c || true
 # cloud-init: forget this instance, its logs and its seed (the build droplet's user-data), and reset
 # machine-id so each droplet gets its own.
 cloud-init clean --logs --seed --machine-id
+# cloud-init 22.4 deletes the file. An empty one is what machine-id(5) asks of a generic image: systemd
+# makes a new id at boot and commits it. ("uninitialized" or a missing file would also mean "first boot":
+# systemd-firstboot's prompts on the console and presets re-applied to every unit.)
+: >/etc/machine-id
 
 # Logs: journal files are binary (truncating one corrupts it), so rotate and drop them; others emptied.
 journalctl --rotate >/dev/null 2>&1 || true
-journalctl --vacuum-time=1s >/dev/null 2>&1 || true
-find /var/log -type f \( -name '*.gz' -o -name '*.[0-9]' -o -name '*.old' -o -name '*.journal~' \) -delete
+# Archived journals (name@...journal) are closed after the rotation: safe to delete.
+find /var/log/journal -type f \( -name '*@*.journal' -o -name '*.journal~' \) -delete 2>/dev/null || true
+find /var/log -type f \( -name '*.gz' -o -name '*.[0-9]' -o -name '*.old' -o -name '*-[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]' \) -delete
 find /var/log -type f ! -name '*.journal' -exec truncate -s 0 {} +
 
 # Temporary files (this script's own copy is open, so deleting it is harmless).
