@@ -329,3 +329,16 @@ def run_packer(directory: Path, version: Version, *, env: Mapping[str, str] | No
             break
     snapshot = snapshot_id_from_artifact(artifact) if artifact and returncode == 0 else None
     return PackerResult(returncode, artifact, snapshot, tuple(errors))
+
+
+def bake(deploy: Deploy, snapshot_name: str, workdir: Path, *, env: Mapping[str, str],
+         on_line: Callable[[str], None] = print, redact: Callable[[str], str] = lambda s: s,
+         binary: str = "packer", timeout_seconds: float = 3600) -> PackerResult:
+    """`odoo-droplet image` in one call: detect the installed Packer, render for it into `workdir`,
+    build. `env` is Packer's whole environment (DIGITALOCEAN_TOKEN, the registry token variable,
+    SSL_CERT_FILE for the local cloud). With Packer 1.6.6 the snapshot is untagged: tag it through the
+    API with `snapshot_tags(deploy)`."""
+    version = detect_packer_version(binary)
+    write_packer_dir(render_packer(deploy, version, snapshot_name, api_url=deploy.endpoints.api_url), workdir)
+    return run_packer(workdir, version, env=env, on_line=on_line, redact=redact, binary=binary,
+                      timeout_seconds=timeout_seconds)

@@ -22,6 +22,7 @@ from builder.packer import (
     SCRIPTS,
     TEMPLATE_NAME,
     app_images,
+    bake,
     build_command,
     console_deploy,
     detect_packer_version,
@@ -282,6 +283,9 @@ FAKE_PACKER = textwrap.dedent("""\
     # without a cloud. The real build runs in the e2e tests against the local cloud.
     import sys, time
     args = sys.argv[1:]
+    if args[0] == "version":
+        print("Packer v{version}")
+        sys.exit(0)
     if args[0] == "init":
         print("Installed plugin github.com/digitalocean/digitalocean v1.4.0", flush=True)
         sys.exit(0)
@@ -300,7 +304,8 @@ FAKE_PACKER = textwrap.dedent("""\
 def test_run_packer_streams_redacted_lines_and_reports_the_snapshot(tmp_path, fail):
     secret = pysecrets.token_hex(16)
     fake = tmp_path / "packer"
-    fake.write_text(FAKE_PACKER.format(python=sys.executable, secret=secret, fail="yes" if fail else "no"))
+    fake.write_text(FAKE_PACKER.format(python=sys.executable, secret=secret, fail="yes" if fail else "no",
+                                       version="1.11.2"))
     fake.chmod(0o755)
     lines: list[str] = []
     result = run_packer(tmp_path, NEW, env={}, on_line=lines.append, binary=str(fake),
@@ -313,3 +318,17 @@ def test_run_packer_streams_redacted_lines_and_reports_the_snapshot(tmp_path, fa
         assert result.errors == ("Build 'digitalocean.odoo' errored: boom, really",)
     else:
         assert result.returncode == 0 and result.snapshot_id == 987654 and result.artifact_id == "fra1:987654"
+
+
+def test_bake_renders_for_the_installed_packer_then_builds(tmp_path):
+    fake = tmp_path / "bin" / "packer"
+    fake.parent.mkdir()
+    fake.write_text(FAKE_PACKER.format(python=sys.executable, secret="s3cr3t", fail="no", version="1.6.6"))
+    fake.chmod(0o755)
+    lines: list[str] = []
+    workdir = tmp_path / "packer"
+    result = bake(deploy(), "acme-1.0.0-abc", workdir, env={}, on_line=lines.append, binary=str(fake))
+    assert result.snapshot_id == 987654
+    text = (workdir / TEMPLATE_NAME).read_text()
+    assert "Packer 1.6.6" in text and "required_plugins" not in text  # rendered for what is installed
+    assert not any(line.startswith("Installed plugin") for line in lines)  # no `packer init` on 1.6.6
