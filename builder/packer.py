@@ -132,8 +132,15 @@ def snapshot_tags(deploy: Deploy) -> list[str]:
 
 def hcl_string(value: str) -> str:
     """A quoted HCL string whose value is exactly `value`: escapes, and no template interpolation."""
-    text = (value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
-            .replace("\t", "\\t").replace("${", "$${").replace("%{", "%%{"))
+    text = (
+        value.replace("\\", "\\\\")
+        .replace('"', '\\"')
+        .replace("\n", "\\n")
+        .replace("\r", "\\r")
+        .replace("\t", "\\t")
+        .replace("${", "$${")
+        .replace("%{", "%%{")
+    )
     return f'"{text}"'
 
 
@@ -149,9 +156,10 @@ def _attrs(pairs: list[tuple[str, str]], indent: str = "  ") -> str:
 def _packer_block(version: Version) -> str:
     if not uses_plugins(version):
         # Worded without the option names, so a search of the file for them finds nothing.
-        return ("\n# Packer {}.{}.{} has the digitalocean builder built in and rejects the plugin-era options\n"
-                "# (plugin requirements, the droplet agent switch, snapshot tags): none is rendered.\n"
-                ).format(*version)
+        return (
+            "\n# Packer {}.{}.{} has the digitalocean builder built in and rejects the plugin-era options\n"
+            "# (plugin requirements, the droplet agent switch, snapshot tags): none is rendered.\n"
+        ).format(*version)
     return (
         "\npacker {\n"
         '  required_version = ">= 1.7.0"\n'
@@ -194,8 +202,9 @@ def _env_list(pairs: list[tuple[str, str]], indent: str) -> str:
     return "\n".join(f"{indent}{hcl_string(f'{k}={v}')}," for k, v in pairs)
 
 
-def render_template(deploy: Deploy, version: Version, snapshot_name: str, *, api_url: str | None,
-                    firstboot_dir: Path = FIRSTBOOT_DIR) -> str:
+def render_template(
+    deploy: Deploy, version: Version, snapshot_name: str, *, api_url: str | None, firstboot_dir: Path = FIRSTBOOT_DIR
+) -> str:
     image_env = [
         ("ODL_REGISTRY", deploy.registry.host),
         ("ODL_REGISTRY_USER", deploy.registry.username or ""),
@@ -221,12 +230,14 @@ def render_template(deploy: Deploy, version: Version, snapshot_name: str, *, api
     return text
 
 
-def render_packer(deploy: Deploy, version: Version, snapshot_name: str, *, api_url: str | None,
-                  firstboot_dir: Path = FIRSTBOOT_DIR) -> dict[str, str]:
+def render_packer(
+    deploy: Deploy, version: Version, snapshot_name: str, *, api_url: str | None, firstboot_dir: Path = FIRSTBOOT_DIR
+) -> dict[str, str]:
     """Relative path -> content of DIR/packer/, for `packer build DIR/packer`. No secret in any file:
     the tokens are read from the environment by the template itself."""
-    files = {TEMPLATE_NAME: render_template(deploy, version, snapshot_name, api_url=api_url,
-                                            firstboot_dir=firstboot_dir)}
+    files = {
+        TEMPLATE_NAME: render_template(deploy, version, snapshot_name, api_url=api_url, firstboot_dir=firstboot_dir)
+    }
     for script in sorted(SCRIPTS.glob("*.sh")):
         files[f"scripts/{script.name}"] = script.read_text()
     files["files/deploy.json"] = json.dumps(console_deploy(deploy).to_dict(), indent=2, sort_keys=True) + "\n"
@@ -269,8 +280,9 @@ def snapshot_id_from_artifact(artifact_id: str) -> int:
     return int(artifact_id.rsplit(":", 1)[1])
 
 
-def build_command(directory: Path, version: Version, binary: str = "packer",
-                  variables: Mapping[str, str] | None = None) -> list[list[str]]:
+def build_command(
+    directory: Path, version: Version, binary: str = "packer", variables: Mapping[str, str] | None = None
+) -> list[list[str]]:
     """The commands to run in order: `packer init` first on 1.7+ (it fetches the plugin)."""
     var_args = [a for k, v in (variables or {}).items() for a in ("-var", f"{k}={v}")]
     build = [binary, "build", "-machine-readable", "-color=false", *var_args, str(directory)]
@@ -287,10 +299,17 @@ class PackerResult:
     errors: tuple[str, ...]
 
 
-def run_packer(directory: Path, version: Version, *, env: Mapping[str, str] | None = None,
-               on_line: Callable[[str], None] = print, redact: Callable[[str], str] = lambda s: s,
-               binary: str = "packer", variables: Mapping[str, str] | None = None,
-               timeout_seconds: float = 3600) -> PackerResult:
+def run_packer(
+    directory: Path,
+    version: Version,
+    *,
+    env: Mapping[str, str] | None = None,
+    on_line: Callable[[str], None] = print,
+    redact: Callable[[str], str] = lambda s: s,
+    binary: str = "packer",
+    variables: Mapping[str, str] | None = None,
+    timeout_seconds: float = 3600,
+) -> PackerResult:
     """Runs Packer on a rendered directory, streaming its human messages to `on_line` (each passed
     through `redact` first) as they come. `env` is the whole environment for Packer: it must carry
     DIGITALOCEAN_TOKEN (and SSL_CERT_FILE for the local cloud's CA)."""
@@ -331,14 +350,23 @@ def run_packer(directory: Path, version: Version, *, env: Mapping[str, str] | No
     return PackerResult(returncode, artifact, snapshot, tuple(errors))
 
 
-def bake(deploy: Deploy, snapshot_name: str, workdir: Path, *, env: Mapping[str, str],
-         on_line: Callable[[str], None] = print, redact: Callable[[str], str] = lambda s: s,
-         binary: str = "packer", timeout_seconds: float = 3600) -> PackerResult:
+def bake(
+    deploy: Deploy,
+    snapshot_name: str,
+    workdir: Path,
+    *,
+    env: Mapping[str, str],
+    on_line: Callable[[str], None] = print,
+    redact: Callable[[str], str] = lambda s: s,
+    binary: str = "packer",
+    timeout_seconds: float = 3600,
+) -> PackerResult:
     """`odoo-droplet image` in one call: detect the installed Packer, render for it into `workdir`,
     build. `env` is Packer's whole environment (DIGITALOCEAN_TOKEN, the registry token variable,
     SSL_CERT_FILE for the local cloud). With Packer 1.6.6 the snapshot is untagged: tag it through the
     API with `snapshot_tags(deploy)`."""
     version = detect_packer_version(binary)
     write_packer_dir(render_packer(deploy, version, snapshot_name, api_url=deploy.endpoints.api_url), workdir)
-    return run_packer(workdir, version, env=env, on_line=on_line, redact=redact, binary=binary,
-                      timeout_seconds=timeout_seconds)
+    return run_packer(
+        workdir, version, env=env, on_line=on_line, redact=redact, binary=binary, timeout_seconds=timeout_seconds
+    )

@@ -93,8 +93,14 @@ def _document(deploy: Deploy, secrets: Secrets, compress: bool) -> str:
         _file(DEPLOY_JSON, deploy_json(deploy), compress),
         _file(SECRETS_ENV, secrets_env(secrets), compress),
     ]
-    block = yaml.dump({"write_files": files}, Dumper=_Dumper, sort_keys=False, width=1 << 30,
-                      allow_unicode=True, default_flow_style=False)
+    block = yaml.dump(
+        {"write_files": files},
+        Dumper=_Dumper,
+        sort_keys=False,
+        width=1 << 30,
+        allow_unicode=True,
+        default_flow_style=False,
+    )
     text = TEMPLATE.read_text()
     if PLACEHOLDER not in text:
         raise RuntimeError(f"{TEMPLATE} lost its {PLACEHOLDER} line")

@@ -39,13 +39,21 @@ def matrix_deploy(size: str, redis: bool, managed: bool, domain: bool, reserved_
         droplet=DropletSpec(region="fra1", size=size, tags=("odoo", "prod")),
         reserved_ip=ReservedIpSpec(mode="address", address="203.0.113.10") if reserved_ip else ReservedIpSpec(),
         dns=DnsSpec(domain="example.com", record="erp") if domain else None,
-        odoo=OdooSpec(image="acme/odoo", tag="18.0-20250101", prior_tag="18.0-20241201",
-                      modules=("base", "web", "sale_management", "account")),
-        postgres=(PostgresSpec(mode="managed", host="db-postgresql-fra1-1.b.db.ondigitalocean.com", port=25060,
-                               sslmode="require") if managed else PostgresSpec()),
+        odoo=OdooSpec(
+            image="acme/odoo",
+            tag="18.0-20250101",
+            prior_tag="18.0-20241201",
+            modules=("base", "web", "sale_management", "account"),
+        ),
+        postgres=(
+            PostgresSpec(
+                mode="managed", host="db-postgresql-fra1-1.b.db.ondigitalocean.com", port=25060, sslmode="require"
+            )
+            if managed
+            else PostgresSpec()
+        ),
         redis=RedisSpec(enabled=redis),
-        edge=(EdgeSpec(domain="erp.example.com", tls="letsencrypt", email="ops@example.com") if domain
-              else EdgeSpec()),
+        edge=(EdgeSpec(domain="erp.example.com", tls="letsencrypt", email="ops@example.com") if domain else EdgeSpec()),
         spaces=SpacesSpec(region="fra1", bucket="odoo-proofs") if spaces else None,
     )
 
@@ -77,13 +85,13 @@ def make_secrets() -> Secrets:
 def schema_check(text: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     path = tmp_path / "user-data.yaml"
     path.write_text(text)
-    return subprocess.run(["cloud-init", "schema", "--config-file", str(path)],
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        ["cloud-init", "schema", "--config-file", str(path)], capture_output=True, text=True, timeout=60
+    )
 
 
 @pytest.mark.parametrize(("size", "redis", "managed", "domain", "reserved_ip", "spaces"), MATRIX)
-def test_rendered_user_data_passes_cloud_init_schema(size, redis, managed, domain, reserved_ip, spaces,
-                                                     tmp_path):
+def test_rendered_user_data_passes_cloud_init_schema(size, redis, managed, domain, reserved_ip, spaces, tmp_path):
     deploy = matrix_deploy(size, redis, managed, domain, reserved_ip, spaces)
     for sec in (make_secrets(), make_secrets().redacted()):
         result = schema_check(render_user_data(deploy, sec), tmp_path)
@@ -113,8 +121,10 @@ def test_compressed_user_data_passes_cloud_init_schema(tmp_path):
         (lambda t: t.replace("permissions: '0600'", "permissions: 0600"), "permissions"),
         # Without the header cloud-init does not treat the data as cloud-config at all.
         (lambda t: t.replace("#cloud-config\n", "", 1), "cloud-config"),
-        (lambda t: t.replace("- path: /etc/odoo-droplet/deploy.json", "- where: /etc/odoo-droplet/deploy.json"),
-         "path"),
+        (
+            lambda t: t.replace("- path: /etc/odoo-droplet/deploy.json", "- where: /etc/odoo-droplet/deploy.json"),
+            "path",
+        ),
     ],
     ids=["int-permissions", "no-header", "no-path"],
 )

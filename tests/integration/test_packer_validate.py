@@ -34,27 +34,34 @@ def validate(directory: Path, token: str | None = None) -> subprocess.CompletedP
     env["CHECKPOINT_DISABLE"] = "1"
     if token is not None:
         env["DIGITALOCEAN_TOKEN"] = token
-    return subprocess.run(["packer", "validate", str(directory)], capture_output=True, text=True,
-                          timeout=120, env=env, cwd=directory.parent)
+    return subprocess.run(
+        ["packer", "validate", str(directory)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=directory.parent,
+    )
 
 
 def render_to(directory: Path, deploy, version, api_url: str | None) -> Path:
-    write_packer_dir(render_packer(deploy, version, f"{deploy.project}-1.0.0-0123456789ab", api_url=api_url),
-                     directory)
+    write_packer_dir(render_packer(deploy, version, f"{deploy.project}-1.0.0-0123456789ab", api_url=api_url), directory)
     return directory
 
 
 def test_the_installed_packer_is_debians_1_6_6(packer_version):
     # The version-aware rendering is proven against this one; a newer Packer would need `packer init`
     # (a plugin download these machines cannot make) before validate.
-    out = subprocess.run(["packer", "version"], capture_output=True, text=True, timeout=60,
-                         env={**os.environ, "CHECKPOINT_DISABLE": "1"}).stdout
+    out = subprocess.run(
+        ["packer", "version"], capture_output=True, text=True, timeout=60, env={**os.environ, "CHECKPOINT_DISABLE": "1"}
+    ).stdout
     assert packer_version == (1, 6, 6), out
 
 
 @pytest.mark.parametrize(("size", "redis", "managed", "domain", "reserved_ip", "spaces"), MATRIX)
-def test_packer_validate_accepts_the_rendered_template(size, redis, managed, domain, reserved_ip, spaces,
-                                                       packer_version, tmp_path):
+def test_packer_validate_accepts_the_rendered_template(
+    size, redis, managed, domain, reserved_ip, spaces, packer_version, tmp_path
+):
     deploy = matrix_deploy(size, redis, managed, domain, reserved_ip, spaces)
     # The local cloud's API (api_url) on half the cases, DigitalOcean's default on the others.
     api_url = "https://10.213.0.1:8443" if spaces else None
@@ -65,8 +72,9 @@ def test_packer_validate_accepts_the_rendered_template(size, redis, managed, dom
 
 def test_without_a_token_in_the_environment_validate_fails(packer_version, tmp_path):
     # Proves the token reaches Packer from the environment and nowhere else.
-    directory = render_to(tmp_path / "packer", matrix_deploy("s-2vcpu-4gb", True, False, True, True, True),
-                          packer_version, None)
+    directory = render_to(
+        tmp_path / "packer", matrix_deploy("s-2vcpu-4gb", True, False, True, True, True), packer_version, None
+    )
     result = validate(directory, token=None)
     assert result.returncode != 0
     assert "api_token" in result.stdout + result.stderr
@@ -74,16 +82,18 @@ def test_without_a_token_in_the_environment_validate_fails(packer_version, tmp_p
 
 def test_packer_1_6_6_rejects_the_1_7_rendering(packer_version, tmp_path):
     # Why the rendering is version-aware: the plugin-era template does not pass on Debian's Packer.
-    directory = render_to(tmp_path / "packer", matrix_deploy("s-2vcpu-4gb", True, False, True, True, True),
-                          (1, 11, 2), None)
+    directory = render_to(
+        tmp_path / "packer", matrix_deploy("s-2vcpu-4gb", True, False, True, True, True), (1, 11, 2), None
+    )
     result = validate(directory, token="dummy-" + pysecrets.token_hex(8))
     assert result.returncode != 0
     assert "required_plugins" in result.stdout + result.stderr
 
 
 def test_validate_catches_a_missing_provisioning_file(packer_version, tmp_path):
-    directory = render_to(tmp_path / "packer", matrix_deploy("s-2vcpu-4gb", True, False, False, False, False),
-                          packer_version, None)
+    directory = render_to(
+        tmp_path / "packer", matrix_deploy("s-2vcpu-4gb", True, False, False, False, False), packer_version, None
+    )
     (directory / "scripts" / "40-images.sh").unlink()
     result = validate(directory, token="dummy-" + pysecrets.token_hex(8))
     assert result.returncode != 0
@@ -91,10 +101,11 @@ def test_validate_catches_a_missing_provisioning_file(packer_version, tmp_path):
 
 
 def test_validate_catches_an_option_the_builder_does_not_know(packer_version, tmp_path):
-    directory = render_to(tmp_path / "packer", matrix_deploy("s-2vcpu-4gb", True, False, False, False, False),
-                          packer_version, None)
+    directory = render_to(
+        tmp_path / "packer", matrix_deploy("s-2vcpu-4gb", True, False, False, False, False), packer_version, None
+    )
     template = directory / TEMPLATE_NAME
-    template.write_text(template.read_text().replace('  ssh_username ', '  ssh_user_name '))
+    template.write_text(template.read_text().replace("  ssh_username ", "  ssh_user_name "))
     result = validate(directory, token="dummy-" + pysecrets.token_hex(8))
     assert result.returncode != 0
     assert "ssh_user_name" in result.stdout + result.stderr
@@ -103,8 +114,7 @@ def test_validate_catches_an_option_the_builder_does_not_know(packer_version, tm
 def test_provisioning_scripts_pass_shellcheck():
     scripts = sorted(str(p) for p in SCRIPTS.glob("*.sh"))
     assert scripts
-    result = subprocess.run(["shellcheck", "--severity=style", *scripts], capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run(["shellcheck", "--severity=style", *scripts], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
 
 

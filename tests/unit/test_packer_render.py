@@ -229,7 +229,10 @@ def test_baked_images_are_the_tag_the_prior_tag_and_the_services():
     info = json.loads(files["files/baked.json"])
     assert info["tag"] == "18.0-20250101" and info["prior_tag"] == "18.0-20241201"
     assert info["images"] == [
-        "ghcr.io/acme/odoo:18.0-20250101", "ghcr.io/acme/odoo:18.0-20241201", "postgres:16", "redis:7",
+        "ghcr.io/acme/odoo:18.0-20250101",
+        "ghcr.io/acme/odoo:18.0-20241201",
+        "postgres:16",
+        "redis:7",
     ]
     template = files[TEMPLATE_NAME]
     assert '"ODL_APP_IMAGES=ghcr.io/acme/odoo:18.0-20250101 ghcr.io/acme/odoo:18.0-20241201"' in template
@@ -245,7 +248,7 @@ def test_images_without_prior_tag_or_redis():
 
 def test_hcl_strings_cannot_interpolate_or_break_out():
     assert hcl_string('a"b\\c') == '"a\\"b\\\\c"'
-    assert hcl_string("${env(\"X\")} %{if}") == '"$${env(\\"X\\")} %%{if}"'
+    assert hcl_string('${env("X")} %{if}') == '"$${env(\\"X\\")} %%{if}"'
     assert hcl_string("a\nb") == '"a\\nb"'
 
 
@@ -304,12 +307,20 @@ FAKE_PACKER = textwrap.dedent("""\
 def test_run_packer_streams_redacted_lines_and_reports_the_snapshot(tmp_path, fail):
     secret = pysecrets.token_hex(16)
     fake = tmp_path / "packer"
-    fake.write_text(FAKE_PACKER.format(python=sys.executable, secret=secret, fail="yes" if fail else "no",
-                                       version="1.11.2"))
+    fake.write_text(
+        FAKE_PACKER.format(python=sys.executable, secret=secret, fail="yes" if fail else "no", version="1.11.2")
+    )
     fake.chmod(0o755)
     lines: list[str] = []
-    result = run_packer(tmp_path, NEW, env={}, on_line=lines.append, binary=str(fake),
-                        redact=lambda s: s.replace(secret, "<redacted>"), timeout_seconds=60)
+    result = run_packer(
+        tmp_path,
+        NEW,
+        env={},
+        on_line=lines.append,
+        binary=str(fake),
+        redact=lambda s: s.replace(secret, "<redacted>"),
+        timeout_seconds=60,
+    )
     assert lines[0].startswith("Installed plugin")  # `packer init` ran first on 1.7+
     assert "==> digitalocean.odoo: Creating droplet..." in lines
     assert all(secret not in line for line in lines) and any("<redacted>" in line for line in lines)
