@@ -38,9 +38,11 @@ rm -f /etc/ssl/private/ssl-cert-snakeoil.key /etc/ssl/certs/ssl-cert-snakeoil.pe
 unset HISTFILE
 history -c || true
 
-# cloud-init: forget this instance, its logs and its seed (the build droplet's user-data), and reset
-# machine-id so each droplet gets its own.
-cloud-init clean --logs --seed --machine-id
+# cloud-init: forget this instance (its user-data included) and its logs, and reset machine-id so each
+# droplet gets its own. Not --seed: DigitalOcean has no seed directory, and the local cloud mounts each
+# droplet's NoCloud seed read-only there (not part of the image); clean --seed fails on that mount and
+# stops before removing the instance state.
+cloud-init clean --logs --machine-id
 # cloud-init 22.4 deletes the file. An empty one is what machine-id(5) asks of a generic image: systemd
 # makes a new id at boot and commits it. ("uninitialized" or a missing file would also mean "first boot":
 # systemd-firstboot's prompts on the console and presets re-applied to every unit.)
