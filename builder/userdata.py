@@ -46,17 +46,31 @@ def deploy_json(deploy: Deploy) -> str:
     return json.dumps(deploy.to_dict(), indent=2, sort_keys=True) + "\n"
 
 
-def secrets_env(secrets: Secrets) -> str:
-    """KEY=VALUE lines, each value shell-quoted (`shlex.quote`).
+def quote_env_value(value: str) -> str:
+    """The value as shell quoting that a plain "strip one pair of surrounding quotes" reader reads
+    the same way, whenever such quoting exists: bare when nothing needs quoting, '...' when there is
+    no single quote, "..." when there is one but nothing a shell expands inside double quotes.
+    Otherwise `shlex.quote` ('"'"' joins), which shells and `shlex.split` read and naive readers do not.
+    """
+    quoted = shlex.quote(value)
+    if quoted == value or "'" not in value:
+        return quoted
+    if not any(c in value for c in '"\\$`!'):
+        return f'"{value}"'
+    return quoted
 
-    Readers: `shlex.split(line)` gives one token `KEY=value` (the agent, Python stdlib), and a shell
-    can `. secrets.env`. A newline would end the line early, so it is refused rather than mangled.
+
+def secrets_env(secrets: Secrets) -> str:
+    """KEY=VALUE lines, each value shell-quoted (`quote_env_value`).
+
+    Readers: `shlex.split(line)` gives one token `KEY=value` (Python stdlib), and a shell can
+    `. secrets.env`. A newline would end the line early, so it is refused rather than mangled.
     """
     lines = []
     for key, value in sorted(secrets.to_env().items()):
         if "\n" in value or "\r" in value or "\0" in value:
             raise ValueError(f"secret {key} contains a line break or NUL; it cannot go in secrets.env")
-        lines.append(f"{key}={shlex.quote(value)}")
+        lines.append(f"{key}={quote_env_value(value)}")
     return "\n".join(lines) + "\n"
 
 

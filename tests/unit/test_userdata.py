@@ -9,6 +9,7 @@ import random
 import secrets as pysecrets
 import shlex
 import string
+import subprocess
 from dataclasses import replace
 
 import pytest
@@ -20,7 +21,9 @@ from builder.userdata import (
     USER_DATA_LIMIT,
     UserDataTooLarge,
     render_user_data,
+    secrets_env,
 )
+from firstboot.agent import parse_env_file
 from firstboot.config import REDACTED, Deploy, DnsSpec, OdooSpec, ReservedIpSpec, Secrets, SpacesSpec
 
 
@@ -145,3 +148,42 @@ def test_absurdly_huge_settings_are_refused_with_size_and_limit():
     assert str(err.value.size) in message and "65536" in message
     assert err.value.size > USER_DATA_LIMIT
     assert "64 KiB" in message
+
+
+TRICKY = [
+    "plain",
+    "with space",
+    "it's",
+    "semi;colon#hash",
+    'dq"inside',
+    "$HOME `id` \\n",
+    "it's $HOME",
+    "x'y\"z",
+    "ünï",
+]
+
+
+def test_secrets_env_reads_back_in_bash_exactly(tmp_path):
+    # Generated passwords may hold any printable character; a shell sourcing the file gets each exactly.
+    env_file = tmp_path / "secrets.env"
+    for value in TRICKY:
+        env_file.write_text(secrets_env(Secrets(db_password=value, admin_passwd="a" * 16)))
+        out = subprocess.run(
+            ["bash", "-c", 'set -a; . "$1"; printf %s "$DB_PASSWORD"', "_", str(env_file)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout
+        assert out == value
+        assert env_of(env_file.read_text())["DB_PASSWORD"] == value
+
+
+def test_secrets_env_matches_the_agents_reader_where_plain_quoting_can():
+    # The agent (firstboot/agent.py) strips one pair of surrounding quotes; every value that does not
+    # hold both a single quote and a shell-special character reads back exactly through it.
+    readable = [v for v in TRICKY if not ("'" in v and any(c in v for c in '"\\$`!'))]
+    assert len(readable) >= 6
+    for value in readable:
+        text = secrets_env(Secrets(db_password=value, admin_passwd="a" * 16))
+        assert parse_env_file(text)["DB_PASSWORD"] == value
