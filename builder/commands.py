@@ -157,12 +157,55 @@ def cmd_destroy(args: argparse.Namespace, out: Output, deploy: Deploy, secrets: 
     return EXIT_OK
 
 
+def cmd_image(args: argparse.Namespace, out: Output, deploy: Deploy, secrets: Secrets) -> int:
+    from builder.bundle import snapshot_name
+    from builder.packer import PackerError, bake, detect_packer_version, snapshot_tags, uses_plugins
+
+    name = snapshot_name(deploy)
+    env = dict(environment())
+    env["DIGITALOCEAN_TOKEN"] = secrets.do_token or ""
+    if secrets.registry_token:
+        env[deploy.registry.token_env] = secrets.registry_token
+    workdir = Path(args.workdir or ".state/packer") / name
+    out.say(f"baking snapshot {name} from {deploy.droplet.base_image} in {deploy.droplet.region} with Packer")
+    try:
+        result = bake(deploy, name, workdir, env=env, on_line=lambda line: out.say(f"  {line}"),
+                      redact=secrets.redact)
+    except (PackerError, OSError) as err:
+        out.error(f"packer: {err}")
+        out.result({"ok": False, "error": str(err)})
+        return EXIT_FAILED
+    if result.returncode != 0 or result.snapshot_id is None:
+        why = "; ".join(result.errors) or f"packer exited {result.returncode}"
+        out.error(f"the image build failed: {why}")
+        out.result({"ok": False, "error": why, "snapshot_name": name})
+        return EXIT_FAILED
+    tagged: list[str] = []
+    if not uses_plugins(detect_packer_version()):
+        cloud = cloud_for(out)
+        for tag in snapshot_tags(deploy):
+            try:
+                cloud.tag_image(tag, result.snapshot_id)
+                tagged.append(tag)
+            except ApiError as err:
+                out.say(f"  (snapshot not tagged {tag}: {err})")
+    else:
+        tagged = snapshot_tags(deploy)
+    data = {"ok": True, "snapshot_id": result.snapshot_id, "snapshot_name": name, "tags": tagged}
+    out.result(data, f"snapshot {name} ready: id {result.snapshot_id}" + (f", tags {', '.join(tagged)}" if tagged else ""))
+    return EXIT_OK
+
+
 def add_parsers(sub: argparse._SubParsersAction, add_common) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("droplet", help="create a droplet from the snapshot and follow its first boot")
     add_common(p)
     p.add_argument("--tag", help="deploy this Odoo image tag instead of the one in the settings")
     p.add_argument("--snapshot", help="snapshot name or id (default: the newest {project}-*)")
     p.add_argument("--no-user-data", action="store_true", help='as "create droplet from snapshot" in the console')
+
+    p = sub.add_parser("image", help="bake the snapshot with Packer (agent, Docker, nginx, the Odoo tags pre-loaded)")
+    add_common(p)
+    p.add_argument("--workdir", help="where the rendered Packer template goes (default .state/packer/<name>)")
 
     p = sub.add_parser("verify", help="run the edge gates from outside and write a proof")
     add_common(p)
@@ -177,4 +220,4 @@ def add_parsers(sub: argparse._SubParsersAction, add_common) -> None:  # type: i
     p.add_argument("--force", action="store_true")
 
 
-API_COMMANDS = {"droplet": cmd_droplet, "verify": cmd_verify, "status": cmd_status, "destroy": cmd_destroy}
+API_COMMANDS = {"image": cmd_image, "droplet": cmd_droplet, "verify": cmd_verify, "status": cmd_status, "destroy": cmd_destroy}

@@ -139,6 +139,12 @@ class Cloud:
     def delete_image(self, image_id: int) -> None:
         self.call(f"delete snapshot {image_id}", self.client.images.delete, image_id)
 
+    def tag_image(self, tag: str, image_id: int) -> None:
+        """Tags are idempotent on DigitalOcean: creating an existing tag or re-tagging is harmless."""
+        self.call(f"create tag {tag}", self.client.tags.create, body={"name": tag})
+        self.call(f"tag snapshot {image_id}", self.client.tags.assign_resources, tag,
+                  body={"resources": [{"resource_id": str(image_id), "resource_type": "image"}]})
+
     # Writes that must not be repeated blindly.
     def create_droplet(self, body: dict) -> dict:
         return self.call("create droplet", self.client.droplets.create, body=body, safe_to_repeat=False)["droplet"]
