@@ -411,6 +411,8 @@ class Agent:
             r = self.run(("docker", "info", "--format", "{{.ServerVersion}}"), timeout=30)
             if r.ok:
                 return
+            if r.returncode == 127:
+                raise Fatal("docker is not installed (the snapshot is missing docker.io)")
             if self.clock.monotonic() >= deadline:
                 raise Fatal(f"docker does not answer: {r.stderr.strip()[:200]}")
             self.clock.sleep(POLL_SECONDS)
