@@ -61,6 +61,7 @@ class FakeDroplet:
     calls: list[tuple[str, ...]] = field(default_factory=list)
     nginx_t_fails: bool = False
     certbot_works: bool = True
+    managed_calls: int = 0
     known_modules: tuple[str, ...] = ("base", "web", "mail", "sale")
 
     # --- what the stack runs ----------------------------------------------------------------------
@@ -193,6 +194,20 @@ class FakeDroplet:
                 return self.ok(a)
         if verb == "run" and "--name" in sub:
             return self._run_install(a, sub)
+        if verb == "run" and "--entrypoint" in sub:
+            # Managed PostgreSQL: the client tools run in a one-off odoo container.
+            self.managed_calls += 1
+            entry = sub[sub.index("--entrypoint") + 1]
+            if entry == "pg_isready":
+                return self.ok(a, f"{sub[sub.index('-h') + 1]}:25060 - accepting connections\n")
+            script = sub[-1]
+            database = script.rsplit("-d ", 1)[1].split()[0]
+            if "DROP DATABASE" in stdin:
+                self.drops += 1
+                self.db_exists = False
+                self.modules.clear()
+                return self.ok(a)
+            return self._psql(a, ("psql", "-d", database), stdin)
         raise AssertionError(f"unexpected compose command: {' '.join(a)}")
 
     def _psql(self, a: tuple[str, ...], cmd: tuple[str, ...], stdin: str) -> CommandResult:

@@ -19,6 +19,7 @@ from firstboot.config import (
     EdgeSpec,
     GatesSpec,
     OdooSpec,
+    PostgresSpec,
     RegistrySpec,
     ReservedIpSpec,
     Resources,
@@ -452,3 +453,20 @@ def test_a_deploy_that_keeps_crashing_publishes_a_failure_instead_of_looping(tmp
     assert st.status == "failed" and "started 6 times" in st.fatal
     assert "proofs/deploy-20261127-030000/deploy_status.json" in w.bucket
     assert w.api.assigns == []
+
+
+@pytest.mark.parametrize("fault", [None, "no_gevent"])
+def test_managed_postgres_never_touches_a_db_container(tmp_path, fault):
+    d = replace(base_deploy(), postgres=PostgresSpec(mode="managed", host="db-do-user.ondigitalocean.com",
+                                                      port=25060, sslmode="require"))
+    w = World(tmp_path, deploy=d, behaviour={GOOD: fault} if fault else {})
+    w.droplet.images.discard("postgres:16")
+    st = w.run()
+    assert st.status == ("rolled_back" if fault else "success")
+    assert not [c for c in w.droplet.calls if c[:2] == ("docker", "compose") and "db" in c]
+    assert w.droplet.managed_calls > 0
+    assert "db:" not in (w.paths.stack / "docker-compose.yml").read_text().split("services:")[1].split("volumes:")[0]
+    gates = {g["name"]: g for g in st.attempts[-1].gates}
+    assert gates["db_reachable"]["passed"] and gates["container_up"]["passed"]
+    if fault:
+        assert w.droplet.drops == 1  # the failed fresh install's database, dropped over SQL
