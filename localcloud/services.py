@@ -533,6 +533,24 @@ def build_standin_images(registry: str = DEFAULT_REGISTRY) -> list[str]:
     return refs
 
 
+def prune_superseded_standins() -> list[str]:
+    """Remove stand-in images that a rebuild left untagged (dangling, labelled as ours); in use ones stay."""
+    ids = _docker("images", "-q", "--no-trunc", "--filter", "dangling=true").stdout.split()
+    removed = []
+    for image_id in dict.fromkeys(ids):
+        label = _docker(
+            "image",
+            "inspect",
+            "-f",
+            '{{index .Config.Labels "org.opencontainers.image.description"}}',
+            image_id,
+            check=False,
+        ).stdout
+        if label.startswith(STANDIN_DESCRIPTION) and _docker("rmi", image_id, check=False).returncode == 0:
+            removed.append(image_id)
+    return removed
+
+
 def ensure_standin_images(registry: str = DEFAULT_REGISTRY) -> list[str]:
     """Build every stand-in image and push it to the local registry (started if needed). Idempotent; a rerun
     costs the Docker cache hits and "layer already exists" pushes. Returns the refs."""
@@ -544,6 +562,9 @@ def ensure_standin_images(registry: str = DEFAULT_REGISTRY) -> list[str]:
             if target != ref:
                 _docker("tag", ref, target)
             _docker("push", target)
+            if target != ref:
+                _docker("rmi", target)  # only the alias tag goes; the image keeps its `ref` name
+        prune_superseded_standins()
     return refs
 
 
