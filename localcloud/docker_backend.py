@@ -463,10 +463,58 @@ def _host_memory_mb() -> int:
 # ---------------------------------------------------------------- the backend
 
 
+# systemd as PID 1 of a container ends `reboot` by SIGHUP (exit 129) and `poweroff` by SIGINT (130).
+REBOOT_EXIT_CODE = "129"
+
+
+def reboot_requested(event_line: str) -> str | None:
+    """The droplet container to start again, from a `docker events` die line "<name> <exitCode>"."""
+    name, _, code = event_line.strip().partition(" ")
+    return name if name.startswith("odl-droplet-") and code == REBOOT_EXIT_CODE else None
+
+
+class RebootWatcher:
+    """Starts a droplet again when its OS rebooted itself (`reboot` inside), as a VM comes back on DO.
+
+    A daemon thread follows `docker events` for droplets' deaths; only the reboot exit code restarts one, so
+    `poweroff` inside and the backend's own power actions stay off."""
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._proc: subprocess.Popen[str] | None = None
+        self._thread = threading.Thread(target=self._run, name="odl-reboot-watcher", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        for _ in range(1000):  # bounded reconnects (the engine restarted)
+            if self._stop.is_set():
+                return
+            self._proc = subprocess.Popen(
+                ["docker", "events", "--filter", "type=container", "--filter", "event=die",
+                 "--filter", f"label={LABEL_ID}", "--format", "{{.Actor.Attributes.name}} {{.Actor.Attributes.exitCode}}"],
+                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+            )  # fmt: skip
+            assert self._proc.stdout is not None
+            for line in self._proc.stdout:
+                name = reboot_requested(line)
+                if name:
+                    log.info("%s rebooted itself: starting it again", name)
+                    _docker("start", name, check=False, timeout=120)
+            self._proc.wait()
+            self._stop.wait(2.0)  # pace reconnects
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._proc is not None:
+            self._proc.terminate()
+
+
 class DockerBackend:
     """localcloud.backend.Backend on the local Docker engine. Thread-safe; every method blocks until done."""
 
-    def __init__(self, home: Path | str | None = None, forwarder: Forwarder | None = None) -> None:
+    def __init__(
+        self, home: Path | str | None = None, forwarder: Forwarder | None = None, watch_reboots: bool = True
+    ) -> None:
         self.home = home_dir(home)
         self.seeds = self.home / "seeds"
         self.records = self.home / "metadata"
@@ -475,6 +523,7 @@ class DockerBackend:
             os.chmod(d, 0o700)
         self._lock = threading.RLock()
         self.forwarder = forwarder or Forwarder()
+        self._reboots = RebootWatcher() if watch_reboots else None
 
     # -- Backend protocol
 
@@ -500,17 +549,24 @@ class DockerBackend:
             _copy_volume(source_volume, volume)
         cpus, memory = clamp_limits(spec.vcpus, spec.memory_mb, os.cpu_count() or 1, _host_memory_mb())
         with self._lock:
-            host = pick_host(self._used_hosts())
-            ipv4 = cloud_address(host)
-            _write_private(self._record_path(host), json.dumps(metadata_document(spec, ipv4)))
-            try:
-                _docker(*create_args(spec, host, image, seed, volume, cpus, memory), timeout=120)
-                _docker("network", "connect", "--ip", metadata_address(host), METADATA_NET, name, timeout=60)
-            except BackendError:
-                self._remove(spec.id, host)
-                raise
-        _docker("start", name, timeout=120)
-        return DropletRuntime(True, ipv4)
+            tried: set[int] = set()
+            for attempt in range(5):
+                host = pick_host(self._used_hosts() | tried)
+                ipv4 = cloud_address(host)
+                _write_private(self._record_path(host), json.dumps(metadata_document(spec, ipv4)))
+                try:
+                    _docker(*create_args(spec, host, image, seed, volume, cpus, memory), timeout=120)
+                    _docker("network", "connect", "--ip", metadata_address(host), METADATA_NET, name, timeout=60)
+                    _docker("start", name, timeout=120)
+                    return DropletRuntime(True, ipv4)
+                except BackendError as exc:
+                    self._remove(spec.id, host, keep_volume=True)
+                    # Another process (a second backend on this engine) took the address meanwhile: next one.
+                    if "in use" not in str(exc) or attempt == 4:
+                        self._remove(spec.id, host)
+                        raise
+                    tried.add(host)
+        raise BackendError("unreachable")  # the loop returns or raises
 
     def droplet_runtime(self, droplet_id: int) -> DropletRuntime:
         info = self._inspect(droplet_id)
@@ -586,6 +642,12 @@ class DockerBackend:
                 raise BackendError(f"reserved ip {ip}: cannot listen: {exc}") from exc
             self._update_metadata_reserved(ip, target)
 
+    def close(self) -> None:
+        """Stop the reserved-IP forwarding and the reboot watcher of this process (droplets keep running)."""
+        self.forwarder.close()
+        if self._reboots is not None:
+            self._reboots.stop()
+
     # -- helpers
 
     def address_of(self, droplet_id: int) -> str | None:
@@ -624,10 +686,11 @@ class DockerBackend:
         proc = _docker("inspect", "-f", "{{.State.Running}}", name, check=False, timeout=30)
         return proc.stdout.strip() == "true"
 
-    def _remove(self, droplet_id: int, host: int | None) -> None:
+    def _remove(self, droplet_id: int, host: int | None, keep_volume: bool = False) -> None:
         _docker("rm", "-f", container_name(droplet_id), check=False, timeout=120)
-        _docker("volume", "rm", "-f", volume_name(droplet_id), check=False, timeout=120)
-        shutil.rmtree(self.seeds / str(droplet_id), ignore_errors=True)
+        if not keep_volume:
+            _docker("volume", "rm", "-f", volume_name(droplet_id), check=False, timeout=120)
+            shutil.rmtree(self.seeds / str(droplet_id), ignore_errors=True)
         if host is not None:
             with contextlib.suppress(FileNotFoundError):
                 self._record_path(host).unlink()

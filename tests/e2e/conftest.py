@@ -82,7 +82,7 @@ def local_cloud_ready(localcloud_home: Path, timings: dict[str, float]) -> Path:
 def docker_backend(local_cloud_ready: Path) -> Iterator[db.DockerBackend]:
     backend = db.DockerBackend(local_cloud_ready)
     yield backend
-    backend.forwarder.close()
+    backend.close()
 
 
 # Droplet ids far above what the API hands out, distinct per test process.

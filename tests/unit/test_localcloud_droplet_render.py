@@ -83,3 +83,11 @@ def test_create_args_run_systemd_without_privileged() -> None:
     assert "odl-droplet-4242-docker:/var/lib/docker" in args
     assert "/x/seeds/4242:/var/lib/cloud/seed/nocloud:ro" in args
     assert args[-1] == db.BASE_IMAGE
+
+
+def test_only_an_in_guest_reboot_restarts_a_droplet() -> None:
+    assert db.reboot_requested("odl-droplet-4242 129\n") == "odl-droplet-4242"
+    assert db.reboot_requested("odl-droplet-4242 130\n") is None  # poweroff inside
+    assert db.reboot_requested("odl-droplet-4242 0\n") is None
+    assert db.reboot_requested("odl-droplet-4242 137\n") is None  # docker stop's SIGKILL
+    assert db.reboot_requested("someone-else 129\n") is None
