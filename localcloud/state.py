@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_HOME = Path("/var/lib/odoo-droplet-localcloud")
-COLLECTIONS = ("droplets", "images", "keys", "reserved_ips", "domains", "records", "actions")
+COLLECTIONS = ("droplets", "images", "keys", "reserved_ips", "domains", "records", "actions", "tags")
 # Ids start high and apart so an id of the wrong kind is not silently found (as on DigitalOcean).
 ID_BASES = {"droplet": 400_000_000, "image": 150_000_000, "key": 40_000_000, "action": 2_000_000_000,
             "record": 300_000_000}

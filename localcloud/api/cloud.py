@@ -32,6 +32,10 @@ DOMAIN_NAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+
 RECORD_TYPES = ("A", "AAAA", "CAA", "CNAME", "MX", "NS", "SOA", "SRV", "TXT")
 DROPLET_ACTIONS = ("power_off", "power_on", "shutdown", "reboot", "power_cycle", "snapshot")
 RESERVED_FIRST, RESERVED_LAST = 100, 254
+TAG_NAME = re.compile(r"^[a-zA-Z0-9_\-:]{1,255}$")
+# What /v2/tags/{name}/resources tags here: the resource types the project uses (DO also has volumes,
+# volume snapshots and databases, which the local cloud does not have).
+TAG_RESOURCE_TYPES = {"droplet": ("droplets", "droplets"), "image": ("images", "images")}
 DEFAULT_REGION = "nyc3"
 
 
@@ -919,9 +923,120 @@ class Cloud:
         return 204, None
 
 
+    # ------------------------------------------------------------------ tags
+
+    def _tag_names(self) -> list[str]:
+        """Tags the account has: created ones and those put on droplets at create time (DO creates a
+        droplet's tags on the fly)."""
+        names = set(self.state.coll("tags"))
+        for coll in ("droplets", "images"):
+            for item in self.state.coll(coll).values():
+                names.update(item.get("tags") or [])
+        return sorted(names)
+
+    def _tagged(self, name: str, coll: str) -> list[dict[str, Any]]:
+        return sorted((i for i in self.state.coll(coll).values() if name in (i.get("tags") or [])),
+                      key=lambda i: i["id"])
+
+    def _tag_json(self, name: str, base_url: str) -> dict[str, Any]:
+        last = (self.state.coll("tags").get(name) or {}).get("_last", {})
+        resources: dict[str, Any] = {"count": 0}
+        for coll, key in TAG_RESOURCE_TYPES.values():
+            items = self._tagged(name, coll)
+            entry: dict[str, Any] = {"count": len(items)}
+            # The last tagged one when it was tagged here; else (tags given at droplet create) the newest.
+            uri = last.get(key) or (f"{base_url}/v2/{coll}/{items[-1]['id']}" if items else None)
+            if items and uri:
+                entry["last_tagged_uri"] = uri
+            resources[key] = entry
+            resources["count"] += len(items)
+        for key in ("volumes", "volume_snapshots", "databases"):
+            resources[key] = {"count": 0}
+        if last.get("any") and resources["count"]:
+            resources["last_tagged_uri"] = last["any"]
+        return {"name": name, "resources": resources}
+
+    def _tag_name(self, req: Request) -> str:
+        name = req.params["tag"]
+        if name not in self._tag_names():
+            raise not_found()
+        return name
+
+    @reads
+    def tags_list(self, req: Request) -> Reply:
+        return self._list(req, "tags", [self._tag_json(n, req.base_url) for n in self._tag_names()])
+
+    @reads
+    def tags_get(self, req: Request) -> Reply:
+        return 200, {"tag": self._tag_json(self._tag_name(req), req.base_url)}
+
+    def tags_create(self, req: Request) -> Reply:
+        name = req.obj().get("name")
+        if not isinstance(name, str) or not TAG_NAME.match(name):
+            raise unprocessable("name must be 1 to 255 letters, numbers, colons, dashes or underscores.")
+        with self.state.lock:
+            # Idempotent as on DigitalOcean: creating an existing tag answers 201 with it.
+            self.state.coll("tags").setdefault(name, {"name": name, "created_at": shapes.now_iso()})
+            self.state.save()
+            return 201, {"tag": self._tag_json(name, req.base_url)}
+
+    def tags_delete(self, req: Request) -> Reply:
+        with self.state.lock:
+            name = self._tag_name(req)
+            for coll in ("droplets", "images"):
+                for item in self._tagged(name, coll):
+                    item["tags"].remove(name)
+            self.state.coll("tags").pop(name, None)
+            self.state.save()
+        return 204, None
+
+    def _tag_targets(self, req: Request) -> list[tuple[str, dict[str, Any]]]:
+        """(collection key, record) for each resource of the body; 422/404 before anything changes."""
+        resources = req.obj().get("resources")
+        if not isinstance(resources, list) or not resources:
+            raise unprocessable("resources must be a non-empty list of {resource_id, resource_type}.")
+        targets = []
+        for res in resources:
+            kind = res.get("resource_type") if isinstance(res, dict) else None
+            if kind not in TAG_RESOURCE_TYPES:
+                raise unprocessable(f"resource_type must be one of {sorted(TAG_RESOURCE_TYPES)}.")
+            rid = str(res.get("resource_id", ""))
+            coll, key = TAG_RESOURCE_TYPES[kind]
+            item = self.state.coll(coll).get(rid)
+            if item is None or (kind == "image" and item.get("public")):
+                raise not_found()
+            targets.append((key, item))
+        return targets
+
+    def tags_assign(self, req: Request) -> Reply:
+        with self.state.lock:
+            name = req.params["tag"]
+            if name not in self._tag_names():
+                raise not_found()
+            tag = self.state.coll("tags").setdefault(name, {"name": name, "created_at": shapes.now_iso()})
+            for key, item in self._tag_targets(req):
+                tags = item.setdefault("tags", [])
+                if name not in tags:
+                    tags.append(name)
+                uri = f"{req.base_url}/v2/{key}/{item['id']}"
+                tag.setdefault("_last", {}).update({key: uri, "any": uri})
+            self.state.save()
+        return 204, None
+
+    def tags_unassign(self, req: Request) -> Reply:
+        with self.state.lock:
+            name = self._tag_name(req)
+            for _key, item in self._tag_targets(req):
+                if name in (item.get("tags") or []):
+                    item["tags"].remove(name)
+            self.state.save()
+        return 204, None
+
+
 _ID = r"(?P<{}>\d+)"
 _IP = r"(?P<ip>\d{1,3}(?:\.\d{1,3}){3})"
 _DOMAIN = r"(?P<domain>[A-Za-z0-9.\-]+)"
+_TAG = r"(?P<tag>[A-Za-z0-9_:\-]+)"
 
 # (method, path regex, Cloud method name)
 ROUTES: list[tuple[str, str, str]] = [
@@ -968,6 +1083,12 @@ ROUTES: list[tuple[str, str, str]] = [
     ("PATCH", r"/v2/domains/" + _DOMAIN + "/records/" + _ID.format("record_id"), "records_update"),
     ("PUT", r"/v2/domains/" + _DOMAIN + "/records/" + _ID.format("record_id"), "records_update"),
     ("DELETE", r"/v2/domains/" + _DOMAIN + "/records/" + _ID.format("record_id"), "records_delete"),
+    ("GET", r"/v2/tags", "tags_list"),
+    ("POST", r"/v2/tags", "tags_create"),
+    ("GET", r"/v2/tags/" + _TAG, "tags_get"),
+    ("DELETE", r"/v2/tags/" + _TAG, "tags_delete"),
+    ("POST", r"/v2/tags/" + _TAG + "/resources", "tags_assign"),
+    ("DELETE", r"/v2/tags/" + _TAG + "/resources", "tags_unassign"),
 ]
 COMPILED = [(m, re.compile(p.rstrip("/") + "/?$"), h) for m, p, h in ROUTES]
 
