@@ -140,3 +140,9 @@ def test_install_set_includes_dependencies_and_base(standin) -> None:
     assert {"base", "web", "sale", "account", "sales_team"} <= set(mods)
     assert "crm" not in mods
     assert isinstance(standin.build_parser(), argparse.ArgumentParser)
+
+
+def test_real_odoo_flags_the_stand_in_does_not_model_are_tolerated(standin) -> None:
+    args, unknown = standin.build_parser().parse_known_args(["-d", "x", "--limit-time-real=720", "-i", "base"])
+    assert args.db_name == "x" and args.init == "base"
+    assert unknown == ["--limit-time-real=720"]

@@ -170,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--logfile", dest="logfile")
     p.add_argument("--max-cron-threads", dest="max_cron_threads")
     p.add_argument("--load-language", dest="load_language")
+    p.add_argument("--version", action="version", version=f"Odoo Server {SERVER_VERSION}")
     return p
 
 
@@ -787,9 +788,13 @@ def serve(conf: dict[str, object], behaviour: str) -> int:
 
 
 def main(argv: list[str], environ: dict[str, str]) -> int:
-    args = build_parser().parse_args(argv)
+    # Odoo accepts many more flags than a deploy uses; the stand-in ignores those (with a warning) rather
+    # than failing on a valid real-Odoo command line.
+    args, unknown = build_parser().parse_known_args(argv)
     conf = load_config(args, environ)
     setup_logging(conf)
+    if unknown:
+        _log.warning("odoo-droplet stand-in: options ignored: %s", " ".join(unknown))
     behaviour = environ.get("ODL_STANDIN_BEHAVIOUR", "good")
     if behaviour not in BEHAVIOURS:
         _log.warning("unknown ODL_STANDIN_BEHAVIOUR %r, behaving well", behaviour)
