@@ -7,7 +7,9 @@ same URL as the host does) and on 127.0.0.1:
   (`localcloud.ca`), bound to 127.0.0.1:5000; a `socat` forwarder carries 10.213.0.1:5000 to it once the
   odl-cloud bridge exists (the registry itself takes one listen address). The blobs live on disk, so stopping
   the registry (the "registry unreachable" fault knob) loses nothing.
-- Spaces: moto's S3 server on a private loopback port (127.0.0.1:19000) with `socat` fronts on
+- Spaces: moto's S3 server (`localcloud/spaces_moto.py`: moto plus DigitalOcean's rule that CreateBucket
+  without a LocationConstraint lands in the endpoint's region) on a private loopback port (127.0.0.1:19000)
+  with `socat` fronts on
   127.0.0.1:9000 and 10.213.0.1:9000. moto keeps objects in memory, so the "Spaces down" knob closes the
   fronts (clients get connection refused, as from a dead endpoint) while moto keeps running with its data;
   `start_spaces()` opens them again and every object written before the outage is still there. Only
@@ -85,6 +87,13 @@ class Proc:
     listen: tuple[tuple[str, int], ...]
 
 
+def proc_ident(proc: Proc) -> str:
+    """The name that identifies proc's process in /proc: the program, or the script an interpreter runs."""
+    if proc.argv[0].rsplit("/", 1)[-1].startswith("python") and len(proc.argv) > 1:
+        return os.path.basename(proc.argv[1])
+    return os.path.basename(proc.argv[0])
+
+
 def registry_config(storage_dir: Path, cert: Path, key: Path, addr: str = f"{LOOPBACK}:{REGISTRY_PORT}") -> str:
     """docker-registry's config.yml: filesystem storage, TLS, deletes allowed (tests clean up after themselves)."""
     return (
@@ -120,10 +129,13 @@ def registry_procs(config_path: Path, gateway_up: bool) -> list[Proc]:
     return procs
 
 
-def spaces_backend_proc(moto_server: str) -> Proc:
+SPACES_SCRIPT = Path(__file__).resolve().parent / "spaces_moto.py"
+
+
+def spaces_backend_proc(python: str, script: Path = SPACES_SCRIPT) -> Proc:
     return Proc(
         "spaces-moto",
-        (moto_server, "-H", LOOPBACK, "-p", str(SPACES_BACKEND_PORT)),
+        (python, str(script), "-H", LOOPBACK, "-p", str(SPACES_BACKEND_PORT)),
         ((LOOPBACK, SPACES_BACKEND_PORT),),
     )
 
@@ -231,7 +243,7 @@ def _pid_alive(pid: int, argv0: str) -> bool:
     except OSError:
         return False
     state = stat.rpartition(")")[2].split()[0]
-    # A script (moto_server) runs as `python /path/moto_server ...`: its name is the second word.
+    # A script runs as `python /path/script.py ...`: its name is the second word.
     names = {os.path.basename(c.decode(errors="replace")) for c in cmdline[:2]}
     return state not in ("Z", "X") and argv0 in names
 
@@ -242,7 +254,7 @@ def _running_pid(proc: Proc) -> int | None:
         pid = int(pidfile.read_text().strip())
     except (OSError, ValueError):
         return None
-    return pid if _pid_alive(pid, os.path.basename(proc.argv[0])) else None
+    return pid if _pid_alive(pid, proc_ident(proc)) else None
 
 
 def _tcp_open(host: str, port: int, timeout: float = 0.5) -> bool:
@@ -403,17 +415,16 @@ def spaces_credentials() -> dict[str, str]:
     return creds
 
 
-def _moto_server() -> str:
-    for candidate in (
-        Path(sys.executable).parent / "moto_server",
-        Path(__file__).resolve().parents[1] / ".venv" / "bin" / "moto_server",
-    ):
-        if candidate.exists():
-            return str(candidate)
-    found = shutil.which("moto_server")
-    if not found:
-        raise ServiceError("moto_server not found: install the dev extras (pip install -e '.[dev]')")
-    return found
+def _moto_python() -> str:
+    """A Python that has moto (the dev extras): this one, else the project's venv."""
+    import importlib.util
+
+    if importlib.util.find_spec("moto") is not None:
+        return sys.executable
+    venv = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "python"
+    if venv.exists():
+        return str(venv)
+    raise ServiceError("moto is not installed: install the dev extras (pip install -e '.[dev]')")
 
 
 def spaces_endpoints(gateway: bool | None = None) -> list[str]:
@@ -426,7 +437,7 @@ def ensure_spaces() -> dict[str, object]:
     `spaces_credentials()`, never in this result, so it can be logged)."""
     with _locked():
         spaces_credentials()
-        backend = spaces_backend_proc(_moto_server())
+        backend = spaces_backend_proc(_moto_python())
         pids = {backend.name: _start(backend, timeout=60)}
         gw = gateway_up()
         pids.update({p.name: _start(p) for p in spaces_front_procs(gw)})
@@ -449,7 +460,7 @@ def stop_all() -> None:
     stop_spaces()
     stop_registry()
     with _locked():
-        _stop("spaces-moto", os.path.basename(_moto_server()))
+        _stop("spaces-moto", SPACES_SCRIPT.name)
 
 
 # ------------------------------------------------------------------------------------------------ images
@@ -593,7 +604,7 @@ def status() -> dict[str, object]:
             "reachable": reg_reach,
         },
         "spaces": {
-            "backend": proc_info("spaces-moto", "moto_server"),
+            "backend": proc_info("spaces-moto", SPACES_SCRIPT.name),
             "fronts": {n: proc_info(n, "socat") for n in ("spaces-lo", "spaces-gw")},
             "reachable": sp_reach,
             "credentials_file": str(home() / "spaces" / "credentials.env"),

@@ -132,8 +132,9 @@ def bucket() -> Iterator[tuple[object, str]]:
         config=Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=2, read_timeout=10),
     )
     name = f"odl-test-{secrets.token_hex(4)}"
-    # moto, like AWS, wants the region spelt out for a non-us-east-1 endpoint; DigitalOcean accepts it too.
-    s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": "nyc3"})
+    # As against DigitalOcean: no LocationConstraint, the bucket lands in the endpoint's region.
+    s3.create_bucket(Bucket=name)
+    assert s3.get_bucket_location(Bucket=name)["LocationConstraint"] == "nyc3"
     try:
         yield s3, name
     finally:

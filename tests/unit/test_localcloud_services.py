@@ -146,3 +146,10 @@ def test_real_odoo_flags_the_stand_in_does_not_model_are_tolerated(standin) -> N
     args, unknown = standin.build_parser().parse_known_args(["-d", "x", "--limit-time-real=720", "-i", "base"])
     assert args.db_name == "x" and args.init == "base"
     assert unknown == ["--limit-time-real=720"]
+
+
+def test_processes_are_known_by_program_or_script() -> None:
+    moto = services.spaces_backend_proc("/venv/bin/python3")
+    assert services.proc_ident(moto) == "spaces_moto.py"
+    assert moto.argv[-4:] == ("-H", "127.0.0.1", "-p", "19000")
+    assert services.proc_ident(services.forward_proc("x", "127.0.0.1", 1, 2)) == "socat"
