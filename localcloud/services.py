@@ -399,7 +399,10 @@ def start_registry() -> dict[str, object]:
 
 
 def spaces_credentials() -> dict[str, str]:
-    """SPACES_KEY / SPACES_SECRET of the local Spaces, generated once and kept 0600 in the state dir."""
+    """SPACES_KEY / SPACES_SECRET of the local Spaces, generated once and kept 0600 in the state dir.
+
+    moto accepts any key pair, so a wrong key is not refused locally as DigitalOcean would refuse it; the keys
+    exist so every client is configured exactly as for the real Spaces (and secret redaction is exercised)."""
     path = home() / "spaces" / "credentials.env"
     if path.exists():
         creds = parse_env_file(path.read_text())
