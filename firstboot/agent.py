@@ -54,6 +54,7 @@ from firstboot.proof import (
     iso,
     module_entries,
 )
+from firstboot.render.compose import DB_PASSWORD_FILE, render_db_password_file
 from firstboot.spaces import LAST_GOOD_KEY, Outbox, Spaces, SpacesError
 from firstboot.state import Attempt, Paths, State, atomic_write, load_state, save_state
 from firstboot.workers import SizeTooSmall, plan_workers
@@ -485,6 +486,7 @@ class Agent:
         stack.mkdir(parents=True, exist_ok=True)
         atomic_write(stack / "docker-compose.yml", self.renderers.compose(d, self.image_ref(att.tag)), 0o600)
         atomic_write(stack / "odoo.env", self.renderers.compose_env(d, self.secrets), 0o600)
+        atomic_write(stack / DB_PASSWORD_FILE, render_db_password_file(self.secrets), 0o600)
         conf = stack / "odoo.conf"
         atomic_write(conf, self.renderers.odoo_conf(d, self.secrets, plan), 0o600)
         # The odoo image runs as its own user: the 0600 file must be that user's to be readable.

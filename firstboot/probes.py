@@ -97,10 +97,11 @@ class Compose:
         opts = ("-X", "-A", "-t", "-F", "|", "-v", "ON_ERROR_STOP=1")
         if pg.mode == "selfhost":
             return self.exec("db", "psql", *opts, "-U", pg.user, "-d", database)
-        # The password stays in the container's environment (odoo.env: PASSWORD), never on a command line.
+        # The password is read inside the container from odoo.conf (the odoo user's own 0600 file), so it
+        # is never on a command line nor in the container's environment.
         sslmode = pg.sslmode
-        script = (f'PGPASSWORD="$PASSWORD" PGSSLMODE={sslmode} exec psql {" ".join(opts[:4])} "|" '
-                  f'-v ON_ERROR_STOP=1 -h "$HOST" -p "$PORT" -U "$USER" -d {database}')
+        script = (f'PGPASSWORD="$(sed -n "s/^db_password *= *//p" /etc/odoo/odoo.conf)" PGSSLMODE={sslmode} '
+                  f'exec psql {" ".join(opts[:4])} "|" -v ON_ERROR_STOP=1 -h "$HOST" -p "$PORT" -U "$USER" -d {database}')
         return (*self.base(), "run", "--rm", "-T", "--no-deps", "--entrypoint", "sh", "odoo", "-c", script)
 
     def redis_ping(self) -> tuple[str, ...]:

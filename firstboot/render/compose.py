@@ -6,7 +6,8 @@ docker-compose.yml, odoo.conf and odoo.env side by side; relative paths below ar
 
 Security shape: PostgreSQL and Redis sit on an `internal: true` network only (no route out, no
 published port); Odoo joins that network and a normal one, so its two ports can be published, on
-127.0.0.1 only, for nginx. Secrets never appear in the compose file: only in odoo.env (0600).
+127.0.0.1 only, for nginx. Secrets never appear in the compose file nor in any container's environment (`docker inspect`):
+the PostgreSQL password is a compose secret file, Odoo reads its own from odoo.conf.
 """
 
 from __future__ import annotations
@@ -20,6 +21,11 @@ from firstboot.render.yaml_text import dump
 
 ENV_FILE = "odoo.env"
 CONF_FILE = "odoo.conf"
+# The PostgreSQL password as a compose secret (a bind-mounted file, 0600 root on the host): the official
+# postgres entrypoint reads POSTGRES_PASSWORD_FILE as root before dropping privileges. An environment
+# variable would show in `docker inspect`; Odoo gets the password from odoo.conf (0600, its own uid).
+DB_PASSWORD_FILE = "db_password"
+DB_PASSWORD_SECRET = "db_password"
 BACKEND = "backend"
 FRONTEND = "frontend"
 # The maintenance database: the official images' convention. Odoo creates its own database (with
@@ -98,6 +104,7 @@ def compose_spec(deploy: Deploy, image_ref: str) -> dict[str, Any]:
             "image": deploy.postgres.image,
             "restart": "unless-stopped",
             "env_file": [ENV_FILE],
+            "secrets": [DB_PASSWORD_SECRET],
             "volumes": ["pg-data:/var/lib/postgresql/data"],
             "healthcheck": {
                 # Over TCP: while the image runs its init scripts, its temporary server listens on the
@@ -144,12 +151,14 @@ def compose_spec(deploy: Deploy, image_ref: str) -> dict[str, Any]:
         networks[BACKEND] = {"internal": True}
     networks[FRONTEND] = {}
 
-    spec = {
+    spec: dict[str, Any] = {
         "name": project_name(deploy),
         "services": services,
         "networks": networks,
         "volumes": volumes,
     }
+    if selfhost:
+        spec["secrets"] = {DB_PASSWORD_SECRET: {"file": f"./{DB_PASSWORD_FILE}"}}
     return _no_interpolation(spec)
 
 
@@ -183,14 +192,19 @@ def env_value(value: str) -> str:
     return f'"{escaped}"'
 
 
+def render_db_password_file(secrets: Secrets) -> str:
+    """The compose secret file for PostgreSQL (no trailing newline: the entrypoint reads it whole)."""
+    return secrets.db_password
+
+
 def render_compose_env(deploy: Deploy, secrets: Secrets) -> str:
-    """odoo.env: the db container's POSTGRES_* and the odoo entrypoint's HOST/PORT/USER/PASSWORD."""
+    """odoo.env: the db container's POSTGRES_* and the odoo entrypoint's HOST/PORT/USER; no secret."""
     pg = deploy.postgres
     env: list[tuple[str, str]] = []
     if pg.mode == "selfhost":
         env += [
             ("POSTGRES_USER", pg.user),
-            ("POSTGRES_PASSWORD", secrets.db_password),
+            ("POSTGRES_PASSWORD_FILE", f"/run/secrets/{DB_PASSWORD_SECRET}"),
             ("POSTGRES_DB", POSTGRES_MAINTENANCE_DB),
         ]
         host = SELFHOST_DB_HOST
@@ -198,7 +212,8 @@ def render_compose_env(deploy: Deploy, secrets: Secrets) -> str:
         if not pg.host:
             raise ValueError("odoo.env: postgres.host is required when postgres.mode is managed")
         host = pg.host
-    env += [("HOST", host), ("PORT", str(pg.port)), ("USER", pg.user), ("PASSWORD", secrets.db_password)]
+    # No PASSWORD: the entrypoint takes db_password from odoo.conf, where the value wins anyway.
+    env += [("HOST", host), ("PORT", str(pg.port)), ("USER", pg.user)]
     if pg.mode == "managed":
         # libpq reads it: the entrypoint's wait-for-psql.py then connects the way Odoo will (TLS).
         env.append(("PGSSLMODE", pg.sslmode))

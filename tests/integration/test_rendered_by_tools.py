@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from firstboot.config import Deploy, EdgeSpec, PostgresSpec, RedisSpec, Secrets
-from firstboot.render.compose import render_compose, render_compose_env
+from firstboot.render.compose import render_compose, render_compose_env, render_db_password_file
 from firstboot.render.nginx import render_nginx_site
 from firstboot.render.odoo_conf import render_odoo_conf
 from firstboot.workers import plan_for_slug
@@ -78,6 +78,7 @@ def _write_stack(directory: Path, deploy: Deploy, secrets: Secrets) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "docker-compose.yml").write_text(render_compose(deploy, IMAGE))
     (directory / "odoo.env").write_text(render_compose_env(deploy, secrets))
+    (directory / "db_password").write_text(render_db_password_file(secrets))
     (directory / "odoo.conf").write_text(render_odoo_conf(deploy, secrets, plan_for_slug(deploy.droplet.size)))
     return directory / "docker-compose.yml"
 
@@ -126,13 +127,17 @@ def test_docker_compose_accepts_the_stack(pg, redis, domain, size, tmp_path):
     assert set(odoo.get("depends_on", {})) == set(services) - {"odoo"}
     assert all(dep["condition"] == "service_healthy" for dep in odoo.get("depends_on", {}).values())
 
-    # The env file reaches the containers unchanged, awkward characters included. (Compose prints its
-    # model as a compose file, so a literal '$' shows as '$$'.)
-    shown = secrets.db_password.replace("$", "$$")
-    assert odoo["environment"]["PASSWORD"] == shown
+    # No secret in any container's environment (what `docker inspect` would show): PostgreSQL reads its
+    # password from the compose secret file, Odoo from odoo.conf.
+    for name, service in services.items():
+        for value in secrets.values():
+            assert value not in json.dumps(service.get("environment", {})), name
     if pg == "selfhost":
-        assert services["db"]["environment"]["POSTGRES_PASSWORD"] == shown
-        assert services["db"]["environment"]["POSTGRES_USER"] == "odoo"
+        db = services["db"]
+        assert db["environment"]["POSTGRES_PASSWORD_FILE"] == "/run/secrets/db_password"
+        assert db["environment"]["POSTGRES_USER"] == "odoo"
+        assert [s["source"] for s in db["secrets"]] == ["db_password"]
+        assert model["secrets"]["db_password"]["file"] == str(compose_file.parent / "db_password")
     else:
         assert odoo["environment"]["HOST"] == MANAGED.host
 

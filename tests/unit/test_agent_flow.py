@@ -371,7 +371,7 @@ def test_no_user_data_generates_credentials_and_never_cuts_over(tmp_path):
     assert stat.S_IMODE(cred.stat().st_mode) == 0o600
     creds = dict(line.split("=", 1) for line in cred.read_text().splitlines() if "=" in line
                  and not line.startswith("#"))
-    assert len(creds["DB_PASSWORD"]) >= 24 and creds["DB_PASSWORD"] in (w.paths.stack / "odoo.env").read_text()
+    assert len(creds["DB_PASSWORD"]) >= 24 and creds["DB_PASSWORD"] == (w.paths.stack / "db_password").read_text()
     assert w.api_calls == 0 and w.bucket == {}
     doc = w.deploy_status()
     jsonschema.validate(doc, schema())

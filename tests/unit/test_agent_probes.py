@@ -40,7 +40,7 @@ def test_compose_commands_are_data(tmp_path):
     assert c.psql(d, "odoo")[-4:] == ("-U", "odoo", "-d", "odoo")
     managed = Deploy(postgres=PostgresSpec(mode="managed", host="db.example", port=25060, sslmode="require"))
     cmd = c.psql(managed, "odoo")
-    assert "--no-deps" in cmd and 'PGPASSWORD="$PASSWORD"' in cmd[-1] and "PGSSLMODE=require" in cmd[-1]
+    assert "--no-deps" in cmd and '/etc/odoo/odoo.conf' in cmd[-1] and "$PASSWORD" not in cmd[-1] and "PGSSLMODE=require" in cmd[-1]
     assert "-h" in c.pg_isready(managed) and "db.example" in c.pg_isready(managed)
 
 

@@ -10,8 +10,14 @@ import secrets as pysecrets
 import pytest
 import yaml
 
-from firstboot.config import REDACTED, Deploy, EdgeSpec, PostgresSpec, RedisSpec, Secrets
-from firstboot.render.compose import env_value, render_compose, render_compose_env
+from firstboot.config import Deploy, EdgeSpec, PostgresSpec, RedisSpec, Secrets
+from firstboot.render.compose import (
+    compose_spec,
+    env_value,
+    render_compose,
+    render_compose_env,
+    render_db_password_file,
+)
 from firstboot.render.yaml_text import dump
 
 MANAGED = PostgresSpec(
@@ -123,23 +129,19 @@ def test_env_file_carries_what_the_official_images_read(pg, test_secrets):
     env = _parse_env(render_compose_env(_deploy(pg, True, None), test_secrets))
     if pg == "selfhost":
         assert env["POSTGRES_USER"] == "odoo"
-        assert env["POSTGRES_PASSWORD"] == test_secrets.db_password
+        assert env["POSTGRES_PASSWORD_FILE"] == "/run/secrets/db_password"
+        assert "POSTGRES_PASSWORD" not in env
         assert env["POSTGRES_DB"]
         assert (env["HOST"], env["PORT"], env["USER"]) == ("db", "5432", "odoo")
     else:
         assert not any(k.startswith("POSTGRES_") for k in env)  # no db container to configure
         assert (env["HOST"], env["PORT"], env["USER"]) == (MANAGED.host, "25060", "doadmin")
         assert env["PGSSLMODE"] == "require"
-    assert env["PASSWORD"] == test_secrets.db_password
-    # Only the database password: the DO token, Spaces and registry secrets have no business here.
+    # No secret at all: an env_file lands in every container's environment, which `docker inspect` shows.
+    # Odoo reads db_password from odoo.conf; PostgreSQL from the compose secret file.
+    assert "PASSWORD" not in env
     text = render_compose_env(_deploy(pg, True, None), test_secrets)
-    for value in (
-        test_secrets.do_token,
-        test_secrets.spaces_key,
-        test_secrets.spaces_secret,
-        test_secrets.registry_token,
-        test_secrets.admin_passwd,
-    ):
+    for value in test_secrets.values():
         assert value not in text
 
 
@@ -148,7 +150,16 @@ def test_redacted_env_file_holds_no_secret(pg, test_secrets):
     text = render_compose_env(_deploy(pg, True, None), test_secrets.redacted())
     for value in test_secrets.values():
         assert value not in text
-    assert _parse_env(text)["PASSWORD"] == REDACTED
+
+
+def test_db_password_reaches_postgres_as_a_secret_file_only(test_secrets):
+    spec = compose_spec(_deploy("selfhost", True, None), "registry.example/odoo:18.0")
+    assert spec["secrets"] == {"db_password": {"file": "./db_password"}}
+    assert spec["services"]["db"]["secrets"] == ["db_password"]
+    assert "secrets" not in spec["services"]["odoo"]
+    assert render_db_password_file(test_secrets) == test_secrets.db_password
+    managed = compose_spec(_deploy("managed", True, None), "registry.example/odoo:18.0")
+    assert "secrets" not in managed
 
 
 def test_env_values_refuse_line_breaks():
