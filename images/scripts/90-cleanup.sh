@@ -48,12 +48,15 @@ cloud-init clean --logs --machine-id
 # systemd-firstboot's prompts on the console and presets re-applied to every unit.)
 : >/etc/machine-id
 
-# Logs: journal files are binary (truncating one corrupts it), so rotate and drop them; others emptied.
-journalctl --rotate >/dev/null 2>&1 || true
-# Archived journals (name@...journal) are closed after the rotation: safe to delete.
-find /var/log/journal -type f \( -name '*@*.journal' -o -name '*.journal~' \) -delete 2>/dev/null || true
+# Logs. wtmp gets a record when systemd-update-utmp stops, i.e. at the power-off that precedes the
+# snapshot: stop it now (its record is written here and emptied below; the unit runs again at each boot).
+systemctl stop systemd-update-utmp.service 2>/dev/null || true
+# Journal files are binary (truncating one corrupts it): journald is told to leave /var (it logs to
+# /run until power-off), then the files go. Each droplet's journald makes its own, under its new machine-id.
+journalctl --relinquish-var >/dev/null 2>&1 || journalctl --rotate >/dev/null 2>&1 || true
+find /var/log/journal -mindepth 1 -delete 2>/dev/null || true
 find /var/log -type f \( -name '*.gz' -o -name '*.[0-9]' -o -name '*.old' -o -name '*-[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]' \) -delete
-find /var/log -type f ! -name '*.journal' -exec truncate -s 0 {} +
+find /var/log -type f -exec truncate -s 0 {} +
 
 # Temporary files (this script's own copy is open, so deleting it is harmless).
 find /tmp /var/tmp -mindepth 1 -maxdepth 1 -exec rm -rf {} +
