@@ -167,6 +167,10 @@ def cmd_image(args: argparse.Namespace, out: Output, deploy: Deploy, secrets: Se
     if secrets.registry_token:
         env[deploy.registry.token_env] = secrets.registry_token
     workdir = Path(args.workdir or ".state/packer") / name
+    # Ask the API once before Packer starts: a wrong token or URL then gets our message (what to fix)
+    # in a second, with nothing created, instead of a Packer stack trace after its first call.
+    cloud = cloud_for(out)
+    cloud.call("check the API token", cloud.client.account.get)
     out.say(f"baking snapshot {name} from {deploy.droplet.base_image} in {deploy.droplet.region} with Packer")
     try:
         result = bake(deploy, name, workdir, env=env, on_line=lambda line: out.say(f"  {line}"),
@@ -182,7 +186,6 @@ def cmd_image(args: argparse.Namespace, out: Output, deploy: Deploy, secrets: Se
         return EXIT_FAILED
     tagged: list[str] = []
     if not uses_plugins(detect_packer_version()):
-        cloud = cloud_for(out)
         for tag in snapshot_tags(deploy):
             try:
                 cloud.tag_image(tag, result.snapshot_id)
