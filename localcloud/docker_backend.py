@@ -320,9 +320,12 @@ def ensure_networks() -> None:
             raise BackendError(f"docker network create {name}: {proc.stderr.strip()}")
 
 
+_rootfs_lock = threading.Lock()
+
+
 def ensure_rootfs_image() -> str:
-    """The debootstrap rootfs (minutes, once per machine; cached by tag)."""
-    if not _exists("image", ROOTFS_IMAGE):
+    """The debootstrap rootfs (a minute or two, once per machine; the script skips a current image)."""
+    with _rootfs_lock:
         proc = subprocess.run(
             ["bash", str(BASE_DIR / "build-rootfs.sh"), ROOTFS_IMAGE], timeout=1800, capture_output=True, text=True
         )
@@ -346,15 +349,16 @@ def _trusted_certs(home: Path) -> dict[str, bytes]:
 def ensure_base_image(home: Path | str | None = None) -> str:
     """`odl/debian-12-x64:latest`: the rootfs plus the trusted CAs and the inner engine's daemon.json.
 
-    Skipped when the tag exists with the same inputs (label odl.ca_sha256); a new CA costs seconds."""
+    Skipped when the tag exists with the same inputs (rootfs, CAs, files; label odl.ca_sha256): seconds."""
     home = home_dir(home)
     certs = _trusted_certs(home)
+    ensure_rootfs_image()
+    rootfs_id = _docker("image", "inspect", "-f", "{{.Id}}", ROOTFS_IMAGE, timeout=30).stdout.strip()
     layer_files = {name: (BASE_DIR / name).read_bytes() for name in ("Dockerfile", "docker-daemon.json")}
-    inputs = sorted({**certs, **layer_files}.items())
+    inputs = sorted({**certs, **layer_files, "rootfs": rootfs_id.encode()}.items())
     digest = hashlib.sha256(b"".join(k.encode() + v for k, v in inputs)).hexdigest()
     if _image_labels(BASE_IMAGE).get(LABEL_CA) == digest:
         return BASE_IMAGE
-    ensure_rootfs_image()
     ctx = home / "build" / "base"
     shutil.rmtree(ctx, ignore_errors=True)
     (ctx / "certs").mkdir(parents=True)

@@ -163,7 +163,8 @@ def test_power_off_on_and_reboot_keep_the_address(web_droplet, droplets: Droplet
         ["docker", "inspect", "-f", "{{.State.StartedAt}}", db.container_name(spec.id)],
         capture_output=True, text=True).stdout != started, 120, "the droplet back after an in-guest reboot")  # fmt: skip
     assert metadata(droplets, spec.id, "/metadata/v1/id") == str(spec.id)
-    droplets.exec(spec.id, "systemctl", "poweroff")
+    wait_booted(droplets, spec.id)  # systemctl needs the system bus, which a booting droplet may not have yet
+    assert droplets.exec(spec.id, "systemctl", "poweroff").returncode == 0
     poll(lambda: not backend.droplet_runtime(spec.id).running, 60, "the droplet off after an in-guest poweroff")
     assert backend.power_on(spec.id).running
 

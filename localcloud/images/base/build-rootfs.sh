@@ -2,15 +2,19 @@
 # Builds the Debian 12 root filesystem of the local cloud's `debian-12-x64` image with debootstrap and imports
 # it as ${ROOTFS_TAG}. This is the slow part (a few minutes on 2 cores); the local CA is layered on top
 # separately (Dockerfile next to this script) so a new CA does not cost a new debootstrap.
-# Usage: build-rootfs.sh [TAG]   (skips the build when TAG already exists; FORCE=1 rebuilds)
+# Usage: build-rootfs.sh [TAG]   (skips the build when TAG exists and was built from these same files;
+# FORCE=1 rebuilds)
 set -euo pipefail
 ROOTFS_TAG=${1:-odl/debian-12-rootfs:bookworm}
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 SECURITY_MIRROR=${DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
-if [ "${FORCE:-0}" != 1 ] && docker image inspect "$ROOTFS_TAG" >/dev/null 2>&1; then
-  echo "build-rootfs: $ROOTFS_TAG exists, skipping"; exit 0
-fi
 here=$(cd "$(dirname "$0")" && pwd)
+# The image records what it was built from, so an edited package list or cloud-init config rebuilds it.
+inputs=$(cat "$here/build-rootfs.sh" "$here"/cloud.cfg.d/* | sha256sum | cut -c1-16)
+built_from=$(docker image inspect -f '{{index .Config.Labels "odl.rootfs_inputs"}}' "$ROOTFS_TAG" 2>/dev/null || true)
+if [ "${FORCE:-0}" != 1 ] && [ "$built_from" = "$inputs" ]; then
+  echo "build-rootfs: $ROOTFS_TAG is current, skipping"; exit 0
+fi
 work=$(mktemp -d /var/tmp/odl-rootfs.XXXXXX)
 trap '[ "${KEEP:-0}" = 1 ] || rm -rf "$work"' EXIT
 root="$work/rootfs"
@@ -71,6 +75,7 @@ echo localhost >"$root/etc/hostname"
 tar -C "$root" --numeric-owner --xattrs -c . | docker import \
   --change 'CMD ["/sbin/init"]' \
   --change 'ENV container=docker' \
+  --change "LABEL odl.rootfs_inputs=$inputs" \
   --change 'LABEL org.opencontainers.image.description="odoo-droplet local cloud: Debian 12 rootfs (debootstrap)"' \
   - "$ROOTFS_TAG"
 echo "build-rootfs: built $ROOTFS_TAG"
