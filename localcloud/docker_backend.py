@@ -206,6 +206,29 @@ def with_reserved_ip(doc: dict, reserved_ip: str | None) -> dict:
     return {**doc, "reserved_ip": {"ipv4": dict(state)}, "floating_ip": {"ipv4": dict(state)}}
 
 
+def host_nameservers(resolv_conf: str) -> list[str]:
+    """The host's resolvers a droplet can reach (loopback ones are the host's own, not reachable from it)."""
+    servers = []
+    for line in resolv_conf.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0] == "nameserver" and not parts[1].startswith(("127.", "::1")):
+            servers.append(parts[1])
+    return servers
+
+
+def inner_daemon_json(template: str, resolv_conf: str) -> str:
+    """The inner engine's daemon.json: the template plus the host's resolvers.
+
+    A droplet's /etc/resolv.conf names Docker's embedded resolver (127.0.0.11); an inner engine skips
+    loopback resolvers and would fall back to 8.8.8.8 for its containers. Naming the host's resolvers keeps
+    their lookups where the host's go."""
+    config = json.loads(template)
+    servers = host_nameservers(resolv_conf)
+    if servers:
+        config["dns"] = servers
+    return json.dumps(config, indent=2) + "\n"
+
+
 def clamp_limits(vcpus: int, memory_mb: int, host_cpus: int, host_memory_mb: int) -> tuple[str, str]:
     """--cpus/--memory for a size on this machine: Docker refuses more CPUs than the host has."""
     cpus = max(0.1, min(float(vcpus), float(host_cpus)))
@@ -273,6 +296,13 @@ def _image_labels(ref: str) -> dict[str, str]:
     if proc.returncode != 0:
         return {}
     return json.loads(proc.stdout or "null") or {}
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -354,7 +384,12 @@ def ensure_base_image(home: Path | str | None = None) -> str:
     certs = _trusted_certs(home)
     ensure_rootfs_image()
     rootfs_id = _docker("image", "inspect", "-f", "{{.Id}}", ROOTFS_IMAGE, timeout=30).stdout.strip()
-    layer_files = {name: (BASE_DIR / name).read_bytes() for name in ("Dockerfile", "docker-daemon.json")}
+    layer_files = {
+        "Dockerfile": (BASE_DIR / "Dockerfile").read_bytes(),
+        "docker-daemon.json": inner_daemon_json(
+            (BASE_DIR / "docker-daemon.json").read_text(), _read_text(Path("/etc/resolv.conf"))
+        ).encode(),
+    }
     inputs = sorted({**certs, **layer_files, "rootfs": rootfs_id.encode()}.items())
     digest = hashlib.sha256(b"".join(k.encode() + v for k, v in inputs)).hexdigest()
     if _image_labels(BASE_IMAGE).get(LABEL_CA) == digest:

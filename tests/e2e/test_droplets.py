@@ -228,6 +228,11 @@ def test_inner_docker_engine_runs_containers(docker_droplet, droplets: Droplets,
     # cgroup v1 (these machines): the memory controller's line; v2: the unified "0::" line.
     memory_line = next(line for line in inner.splitlines() if ":memory:" in line or line.startswith("0::"))
     assert f"/docker/{droplet_cgroup}/" in memory_line, memory_line
+    # Inner containers resolve through the host's resolvers, never Docker's fallback to 8.8.8.8.
+    resolv = droplets.exec(spec.id, "docker", "run", "--rm", busybox_image, "cat", "/etc/resolv.conf").stdout
+    assert "8.8.8.8" not in resolv
+    for server in db.host_nameservers(Path("/etc/resolv.conf").read_text()):
+        assert f"nameserver {server}" in resolv
 
 
 def test_inner_docker_pulls_from_the_local_registry(docker_droplet, droplets: Droplets, busybox_image: str) -> None:

@@ -91,3 +91,12 @@ def test_only_an_in_guest_reboot_restarts_a_droplet() -> None:
     assert db.reboot_requested("odl-droplet-4242 0\n") is None
     assert db.reboot_requested("odl-droplet-4242 137\n") is None  # docker stop's SIGKILL
     assert db.reboot_requested("someone-else 129\n") is None
+
+
+def test_inner_engine_uses_the_hosts_reachable_resolvers() -> None:
+    resolv = "# generated\nnameserver 127.0.0.53\nnameserver 10.255.255.53\nnameserver ::1\nsearch x\n"
+    assert db.host_nameservers(resolv) == ["10.255.255.53"]
+    template = '{"exec-opts": ["native.cgroupdriver=systemd"]}'
+    config = json.loads(db.inner_daemon_json(template, resolv))
+    assert config == {"exec-opts": ["native.cgroupdriver=systemd"], "dns": ["10.255.255.53"]}
+    assert "dns" not in json.loads(db.inner_daemon_json(template, "nameserver 127.0.0.53\n"))
