@@ -17,9 +17,14 @@ A droplet is a container of its image running systemd as PID 1 (DESIGN.md sectio
   `#cloud-config` when none was given). Being a bind mount, the seed is never part of a snapshot.
 - The image has no SSH host keys; cloud-init makes them at first boot of each instance id, so a droplet
   from a snapshot gets fresh ones (cloud-init's `ssh_deletekeys` removes the ones the snapshot carries).
+- Power: power_off = `docker stop` (systemd halts on SIGRTMIN+3), shutdown = `systemctl poweroff` inside,
+  reboot = `docker restart`. A droplet that runs `reboot` itself comes back (RebootWatcher), as on DO.
+- The inner engine (docker.io, installed by user-data or Packer as on DO) finds /etc/docker/daemon.json in
+  the image: the systemd cgroup driver keeps its containers inside the droplet's cgroup (so the size's limits
+  hold), and the host's resolvers keep their DNS off Docker's 8.8.8.8 fallback.
 
 Where the inner Docker engine keeps its data, and how snapshots carry it. An inner dockerd cannot run
-overlay2 on the container's own overlay root (overlay-on-overlay is refused) and vfs would copy every layer
+overlay2 on the container's own overlay root (an overlay mount on it fails here) and vfs would copy every layer
 in full, so /var/lib/docker is a named volume per droplet, `odl-droplet-<id>-docker`, on the host's ext4,
 where the inner engine uses overlay2. `docker commit` leaves volumes out, so `snapshot()` does two things:
 commits the stopped container to `odl/snapshot-<name>:<droplet id>-<stamp>` with a label
@@ -424,7 +429,10 @@ def ensure_metadata_service(home: Path | str | None = None) -> str:
     os.chmod(records, 0o700)
     ensure_networks()
     image = ensure_rootfs_image()
-    config = hashlib.sha256(f"{image}|{records}|{METADATA_DIR}".encode()).hexdigest()[:16]
+    # Recreated when what it runs changes: the image, the record dir, the server's code.
+    image_id = _docker("image", "inspect", "-f", "{{.Id}}", image, timeout=30).stdout.strip()
+    code = (METADATA_DIR / "server.py").read_bytes()
+    config = hashlib.sha256(f"{image_id}|{records}|{METADATA_DIR}|".encode() + code).hexdigest()[:16]
     proc = _docker(
         "inspect",
         "-f",
