@@ -12,13 +12,16 @@ A missing Docker engine fails the tests (scripts/bootstrap.sh starts one); nothi
 from __future__ import annotations
 
 import itertools
+import json
 import os
+import secrets
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
@@ -159,3 +162,67 @@ def busybox_image(tmp_path_factory: pytest.TempPathFactory) -> str:
     subprocess.run(["docker", "import", "--change", 'CMD ["/bin/sh"]', "-", ref], input=tar, check=True,
                    capture_output=True)  # fmt: skip
     return ref
+
+
+# ---------------------------------------------------------------- the running local cloud and a baked snapshot
+
+REPO = Path(__file__).resolve().parents[2]
+CLI = [sys.executable, "-m", "builder"]
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """`odoo-droplet ARGS` as a user runs it (a subprocess from the repo root)."""
+    return subprocess.run([*CLI, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def local_cloud_env(timings: dict[str, float]) -> dict[str, str]:
+    """`odoo-droplet local up` (idempotent), then the environment `eval "$(odoo-droplet local env)"` gives a
+    shell: what every command pointed at the local cloud runs with. Secrets are not in it."""
+    start = time.monotonic()
+    up = run_cli("local", "up", timeout=3600)
+    assert up.returncode == 0, f"local up failed:\n{up.stdout}\n{up.stderr}"
+    timings["local up (as found)"] = time.monotonic() - start
+    env = run_cli("local", "env", "--json", timeout=120)
+    assert env.returncode == 0, env.stderr
+    return {**os.environ, **json.loads(env.stdout)}
+
+
+def generated_secrets() -> dict[str, str]:
+    """Fresh random DB_PASSWORD / ADMIN_PASSWD for one run (never the same twice, never in the repo)."""
+    return {"DB_PASSWORD": secrets.token_urlsafe(24), "ADMIN_PASSWD": secrets.token_urlsafe(24)}
+
+
+@pytest.fixture(scope="session")
+def baked_snapshot(
+    local_cloud_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory, timings: dict[str, float]
+) -> Iterator[dict[str, Any]]:
+    """`odoo-droplet image --config examples/deploy.yaml --json` run ONCE per session against the local
+    cloud with generated secrets, as a user runs it. Yields {snapshot_id, snapshot_name, env (the whole
+    environment it ran with, secrets included), output (its JSON), log (its progress on stderr)}.
+    The snapshot is deleted at the end of the session."""
+    env = {**local_cloud_env, **generated_secrets()}
+    workdir = tmp_path_factory.mktemp("packer")
+    start = time.monotonic()
+    proc = run_cli(
+        "image", "--config", "examples/deploy.yaml", "--json", "--workdir", str(workdir), env=env, timeout=3600
+    )
+    timings["odoo-droplet image (snapshot bake)"] = time.monotonic() - start
+    assert proc.returncode == 0, f"odoo-droplet image exited {proc.returncode}:\n{proc.stderr[-6000:]}"
+    output = json.loads(proc.stdout)
+    baked = {
+        "snapshot_id": output["snapshot_id"],
+        "snapshot_name": output["snapshot_name"],
+        "env": env,
+        "output": output,
+        "log": proc.stderr,
+    }
+    yield baked
+    import requests  # noqa: PLC0415 - only the teardown needs it
+
+    requests.delete(
+        f"{env['DIGITALOCEAN_API_URL']}/v2/images/{baked['snapshot_id']}",
+        timeout=120,
+        verify=env["SSL_CERT_FILE"],
+        headers={"Authorization": f"Bearer {env['DIGITALOCEAN_TOKEN']}"},
+    )
