@@ -9,11 +9,16 @@ set -Eeo pipefail
 : "${POSTGRES_HOST_AUTH_METHOD:=scram-sha-256}"
 export POSTGRES_USER POSTGRES_DB PGDATA
 
-file_env() {  # VAR_FILE support, as the official image has
-    local var="$1" fileVar="${1}_FILE"
+file_env() {  # VAR_FILE support, as the official image has: read once (as root), then unset the _FILE
+    local var="$1" fileVar="${1}_FILE"  # variable, so the re-exec as postgres does not read it again
+    if [ -n "${!var:-}" ] && [ -n "${!fileVar:-}" ]; then
+        echo "error: both $var and $fileVar are set (but are exclusive)" >&2
+        exit 1
+    fi
     if [ -n "${!fileVar:-}" ]; then
         export "$var"="$(< "${!fileVar}")"
     fi
+    unset "$fileVar"
 }
 file_env POSTGRES_PASSWORD
 file_env POSTGRES_USER
