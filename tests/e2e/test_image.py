@@ -265,6 +265,12 @@ def test_snapshot_carries_the_agent_and_what_it_runs(snapshot_fs):
     assert (snapshot_fs / str(target).lstrip("/")).is_file()  # the link resolved inside the snapshot
     assert not (snapshot_fs / "etc/nginx/sites-enabled/default").exists()
     assert not (snapshot_fs / "root/.docker").exists()  # no registry login left
+    assert (snapshot_fs / "usr/bin/cloud-init").is_file()  # DigitalOcean's image rules: cloud-init present
+    # Per-droplet material made at first boot is never shared between droplets through the snapshot.
+    for per_droplet in ("etc/odoo-droplet/secrets.env", "etc/odoo-droplet/tls", "etc/odoo-droplet/stack",
+                        "root/odoo-droplet-credentials", "etc/nginx/sites-enabled/odoo.conf"):
+        assert not (snapshot_fs / per_droplet).exists(), per_droplet
+    assert list((snapshot_fs / "var/lib/odoo-droplet").iterdir()) == []
 
 
 def test_no_secret_used_in_the_build_is_anywhere_in_the_snapshot(
