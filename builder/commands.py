@@ -41,10 +41,13 @@ def cmd_droplet(args: argparse.Namespace, out: Output, deploy: Deploy, secrets: 
 
     if args.tag:
         deploy = deploy.with_tag(args.tag)
+    # The API first: a wrong token gets its message before anything (a Spaces bucket) is created.
+    cloud = cloud_for(out)
+    cloud.call("check the API token", cloud.client.account.get)
     spaces = Spaces.for_deploy(deploy, secrets) if not args.no_user_data else None
     if spaces is not None:
         spaces.ensure_bucket()
-    deployer = Deployer(cloud_for(out), spaces, out.say)
+    deployer = Deployer(cloud, spaces, out.say)
     out.say(f"deploying {deploy.image_ref()} to a new {deploy.droplet.size} droplet in {deploy.droplet.region}")
     result = deployer.run(deploy, secrets, snapshot=args.snapshot, user_data=not args.no_user_data,
                           render_user_data=render_user_data, now=utcnow())
@@ -159,7 +162,15 @@ def cmd_destroy(args: argparse.Namespace, out: Output, deploy: Deploy, secrets: 
 
 def cmd_image(args: argparse.Namespace, out: Output, deploy: Deploy, secrets: Secrets) -> int:
     from builder.bundle import snapshot_name
-    from builder.packer import PackerError, bake, detect_packer_version, snapshot_tags, uses_plugins
+    from builder.packer import (
+        BUILD_TAG,
+        PackerError,
+        bake,
+        detect_packer_version,
+        failure_summary,
+        snapshot_tags,
+        uses_plugins,
+    )
 
     name = snapshot_name(deploy)
     env = dict(environment())
@@ -180,9 +191,14 @@ def cmd_image(args: argparse.Namespace, out: Output, deploy: Deploy, secrets: Se
         out.result({"ok": False, "error": str(err)})
         return EXIT_FAILED
     if result.returncode != 0 or result.snapshot_id is None:
-        why = "; ".join(result.errors) or f"packer exited {result.returncode}"
+        why = failure_summary(result)
         out.error(f"the image build failed: {why}")
-        out.result({"ok": False, "error": why, "snapshot_name": name})
+        # Packer destroys its build droplet on failure; an interrupted Packer may not: say so, with the ids.
+        left = [d["id"] for d in cloud.droplets(BUILD_TAG)]
+        if left:
+            out.error(f"droplets tagged {BUILD_TAG} still exist: {', '.join(map(str, left))} (an interrupted "
+                      f"build leaves its droplet; `odoo-droplet destroy {' '.join(map(str, left))}` removes it)")
+        out.result({"ok": False, "error": why, "snapshot_name": name, "build_droplets_left": left})
         return EXIT_FAILED
     tagged: list[str] = []
     if not uses_plugins(detect_packer_version()):

@@ -297,6 +297,33 @@ class PackerResult:
     artifact_id: str | None
     snapshot_id: int | None
     errors: tuple[str, ...]
+    step: str | None = None  # the last "Provisioning with ..." step Packer announced
+
+
+STEP = re.compile(r"Provisioning with shell script: (?P<what>\S+)")
+BUILD_ERROR = re.compile(r"^Build '[^']+' errored(?: after [^:]+)?: (?P<why>.+)$", re.S)
+UI_PREFIX = re.compile(r"^\s*(?:==> |--> )?[\w.-]+\.[\w.-]+: ")  # "==> digitalocean.odoo: "
+
+
+def failure_summary(result: PackerResult) -> str:
+    """One line an operator can act on, from a failed build: the step, the last thing the build droplet
+    said on stderr before the failure (Packer reports every remote stderr line as an error, so earlier
+    ones are noise such as debconf notices), and Packer's own verdict."""
+    errors = [e.strip() for e in result.errors if e.strip()]
+    verdict = next((m.group("why").strip() for e in errors if (m := BUILD_ERROR.match(e))), None)
+    before: list[str] = []
+    for e in errors:
+        if BUILD_ERROR.match(e):
+            break
+        before.append(UI_PREFIX.sub("", e).strip())
+    detail = before[-1] if before else None
+    head = f"{Path(result.step).name} failed" if result.step else "the build failed"
+    text = f"{head}: {detail}" if detail else head
+    if verdict and verdict != detail:
+        text += f" ({verdict.splitlines()[0].split('.Allowed exit codes')[0].rstrip('.')})"
+    elif not verdict and not detail:
+        text += f" (packer exited {result.returncode})"
+    return text
 
 
 def run_packer(
@@ -316,6 +343,7 @@ def run_packer(
     full_env = {**(env if env is not None else os.environ), "CHECKPOINT_DISABLE": "1", "PACKER_NO_COLOR": "1"}
     artifact: str | None = None
     errors: list[str] = []
+    step: str | None = None
     returncode = 0
     for cmd in build_command(directory, version, binary, variables):
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=full_env)
@@ -334,6 +362,8 @@ def run_packer(
                     artifact = msg.data[2]
                 elif msg.type == "ui" and len(msg.data) >= 2:
                     text = redact(msg.data[1])
+                    if found := STEP.search(text):
+                        step = found.group("what")
                     if msg.data[0] == "error":
                         errors.append(text)
                     for line in text.splitlines() or [""]:
@@ -347,7 +377,7 @@ def run_packer(
         if returncode != 0:
             break
     snapshot = snapshot_id_from_artifact(artifact) if artifact and returncode == 0 else None
-    return PackerResult(returncode, artifact, snapshot, tuple(errors))
+    return PackerResult(returncode, artifact, snapshot, tuple(errors), step)
 
 
 def bake(

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from localcloud import docker_backend as db
-from tests.e2e.conftest import poll, run_cli
+from tests.e2e.conftest import REPO, generated_secrets, poll, run_cli
 from tests.localcloud_support import ValidatingSession, do_openapi
 
 pytestmark = pytest.mark.e2e
@@ -117,6 +117,31 @@ def test_a_wrong_token_is_named_and_nothing_is_created(local_cloud_env, tmp_path
     assert s.get(f"{url}/v2/images", params={"private": "true", "per_page": 200}).json()["meta"]["total"] == before
     assert s.get(f"{url}/v2/droplets", params={"per_page": 200}).json()["meta"]["total"] == droplets_before
     assert env["DIGITALOCEAN_TOKEN"] not in proc.stderr + proc.stdout
+    assert not s.errors, "\n".join(s.errors)
+
+
+def test_an_odoo_tag_the_registry_lacks_fails_the_bake_with_the_cause_and_leaves_nothing(local_cloud_env, tmp_path):
+    """A typo in odoo.tag: the pre-pull fails on the build droplet; Packer stops and destroys it."""
+    config = tmp_path / "deploy.yaml"
+    text = (REPO / "examples/deploy.yaml").read_text()
+    assert 'tag: "18.0"' in text
+    config.write_text(text.replace('tag: "18.0"', 'tag: "18.0-no-such-tag"'))
+    env = {**local_cloud_env, **generated_secrets()}
+    s = api(env)
+    url = env["DIGITALOCEAN_API_URL"]
+    before = s.get(f"{url}/v2/images", params={"private": "true", "per_page": 200}).json()["meta"]["total"]
+    proc = run_cli("image", "--config", str(config), "--json", "--workdir", str(tmp_path / "packer"), env=env,
+                   timeout=1800)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    result = json.loads(proc.stdout)
+    assert result["ok"] is False and result["build_droplets_left"] == []
+    assert result["error"].startswith("40-images.sh failed:"), result["error"]
+    assert "10.213.0.1:5000/odoo:18.0-no-such-tag" in result["error"] and "not found" in result["error"]
+    assert f"error: the image build failed: {result['error']}" in proc.stderr
+    assert "Destroying droplet" in proc.stderr  # Packer cleaned up after itself...
+    assert s.get(f"{url}/v2/droplets", params={"tag_name": "odoo-droplet-build"}).json()["droplets"] == []
+    assert s.get(f"{url}/v2/images", params={"private": "true", "per_page": 200}).json()["meta"]["total"] == before
+    assert not [n for n in SECRET_NAMES if env.get(n) and env[n] in proc.stdout + proc.stderr]
     assert not s.errors, "\n".join(s.errors)
 
 

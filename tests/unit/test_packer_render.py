@@ -21,11 +21,13 @@ from builder.packer import (
     PLUGIN_SOURCE,
     SCRIPTS,
     TEMPLATE_NAME,
+    PackerResult,
     app_images,
     bake,
     build_command,
     console_deploy,
     detect_packer_version,
+    failure_summary,
     hcl_string,
     parse_machine_line,
     parse_packer_version,
@@ -343,3 +345,49 @@ def test_bake_renders_for_the_installed_packer_then_builds(tmp_path):
     text = (workdir / TEMPLATE_NAME).read_text()
     assert "Packer 1.6.6" in text and "required_plugins" not in text  # rendered for what is installed
     assert not any(line.startswith("Installed plugin") for line in lines)  # no `packer init` on 1.6.6
+
+
+# What Packer 1.6.6 reported for a build whose Odoo tag the registry lacked (local cloud, trimmed): every
+# remote stderr line comes as an error, the cause is the last one before Packer's verdict.
+FAILED_PULL = (
+    "==> digitalocean.odoo: debconf: delaying package configuration, since apt-utils is not installed",
+    "==> digitalocean.odoo: Created symlink /etc/systemd/system/cloud-init.target.wants/x.service → /x.service.",
+    "==> digitalocean.odoo: Error response from daemon: manifest for 10.213.0.1:5000/odoo:18.0-typo not found: "
+    "manifest unknown: manifest unknown",
+    "Build 'digitalocean.odoo' errored after 39 seconds 170 milliseconds: Script exited with non-zero exit "
+    "status: 1.Allowed exit codes are: [0]",
+    "\n==> Some builds didn't complete successfully and had errors:",
+    "--> digitalocean.odoo: Script exited with non-zero exit status: 1.Allowed exit codes are: [0]",
+)
+
+
+def test_failure_summary_names_the_step_and_the_cause_not_the_noise():
+    why = failure_summary(PackerResult(1, None, None, FAILED_PULL, "/w/packer/scripts/40-images.sh"))
+    assert why == ("40-images.sh failed: Error response from daemon: manifest for 10.213.0.1:5000/odoo:18.0-typo "
+                   "not found: manifest unknown: manifest unknown (Script exited with non-zero exit status: 1)")
+    assert "debconf" not in why
+
+
+def test_failure_summary_before_any_step_and_with_nothing_said():
+    early = ("Build 'digitalocean.odoo' errored after 1 second: Error creating temporary SSH key: 401 Unable "
+             "to authenticate you",)
+    assert failure_summary(PackerResult(1, None, None, early)) == (
+        "the build failed (Error creating temporary SSH key: 401 Unable to authenticate you)")
+    assert failure_summary(PackerResult(137, None, None, ())) == "the build failed (packer exited 137)"
+
+
+def test_run_packer_remembers_the_last_provisioning_step(tmp_path):
+    fake = tmp_path / "packer"
+    fake.write_text(textwrap.dedent(f"""\
+        #!{sys.executable}
+        import sys
+        print("1700000000,,ui,say,==> digitalocean.odoo: Provisioning with shell script: /p/scripts/10-base.sh")
+        print("1700000001,,ui,say,==> digitalocean.odoo: Provisioning with shell script: /p/scripts/40-images.sh")
+        print("1700000002,,ui,error,==> digitalocean.odoo: pull failed")
+        print("1700000003,,ui,error,Build 'digitalocean.odoo' errored after 2 seconds: Script exited 1")
+        sys.exit(1)
+    """))
+    fake.chmod(0o755)
+    result = run_packer(tmp_path, (1, 6, 6), env={}, on_line=lambda _: None, binary=str(fake), timeout_seconds=60)
+    assert result.step == "/p/scripts/40-images.sh"
+    assert failure_summary(result) == "40-images.sh failed: pull failed (Script exited 1)"
