@@ -1,7 +1,8 @@
 """Fault knobs: make the local cloud misbehave on purpose, as the real one sometimes does.
 
 - HTTP faults: a METHOD + path pattern (fnmatch, on the path without the query, e.g. "/v2/droplets*")
-  answers 429 (with `retry-after`) or a 5xx, for the next N matching requests.
+  answers 429 (with `retry-after`), 403 (a token without the scope) or a 5xx, for the next N matching
+  requests.
 - Action faults: actions of a type (fnmatch on the action type: "assign_ip", "snapshot", "*") take
   `delay` seconds longer and/or end "errored", for the next N actions (or all, when times is None).
 - Service faults: stop or start the S3 endpoint ("spaces") or the registry ("registry"); the server
@@ -72,8 +73,8 @@ class FaultBook:
         if kind == "http":
             status = body.get("status")
             times = body.get("times", 1)
-            if status not in (429, 500, 502, 503, 504):
-                raise FaultError("status must be 429, 500, 502, 503 or 504")
+            if status not in (403, 429, 500, 502, 503, 504):
+                raise FaultError("status must be 403, 429, 500, 502, 503 or 504")
             if not isinstance(times, int) or times < 1:
                 raise FaultError("times must be a positive integer")
             f = HttpFault(str(body.get("method", "*")).upper(), str(body.get("path", "*")), status, times,

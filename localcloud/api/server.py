@@ -72,6 +72,7 @@ class RateWindow:
 
 
 FAULT_BODIES = {
+    403: ("forbidden", "You are not authorized to perform this operation."),  # a custom-scoped token missing a scope
     429: ("too_many_requests", "API Rate limit exceeded."),
     500: ("server_error", "Server was unable to give you a response."),
     502: ("bad_gateway", "Bad gateway."),

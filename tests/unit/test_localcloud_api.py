@@ -361,6 +361,14 @@ def test_fault_429_with_retry_after_for_n_requests(validating_session, memory_cl
     assert s.get(f"{url}/v2/droplets").status_code == 200
 
 
+def test_fault_403_a_token_without_the_scope(validating_session, memory_cloud):
+    url, s = memory_cloud.url, validating_session
+    faults_of(memory_cloud).http("GET", "/v2/images", 403, times=1)
+    r = s.get(f"{url}/v2/images?private=true")
+    assert r.status_code == 403 and r.json()["id"] == "forbidden"
+    assert s.get(f"{url}/v2/images?private=true").status_code == 200
+
+
 def test_fault_5xx_for_n_requests(validating_session, memory_cloud):
     url, s = memory_cloud.url, validating_session
     faults_of(memory_cloud).http("POST", "/v2/droplets", 500, times=1)
