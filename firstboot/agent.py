@@ -814,6 +814,12 @@ class Agent:
         self.run(self.compose.rm("odoo"), timeout=120)
         if first.fresh_db:
             # A fresh install that failed: its database is half-made by a tag we no longer trust.
+            # The failure may be the database itself (stopped or crashed during verify): bring the data
+            # services back and wait for them first, or dropdb fails and the rollback never starts.
+            data = self.service_names(data_only=True)
+            if data:
+                self.run(self.compose.up(*data), timeout=300)
+            self.wait_data_ready()
             self.drop_database()
             st.rollback["database"] = "dropped and re-created by the prior tag's install (fresh install)"
         elif first.fresh_db is None:
