@@ -30,6 +30,12 @@ for timer in "$units"/*.timer; do
   systemctl enable "$(basename "$timer")"
 done
 
+# The login message (firstboot/motd.sh): names the generated-credentials file on a droplet made without
+# user-data (DESIGN.md section 3) and shows how the first boot went. Prints no secret.
+if [ -d /etc/update-motd.d ]; then
+  install -m 0755 -o root -g root "$install_dir/firstboot/motd.sh" /etc/update-motd.d/90-odoo-droplet
+fi
+
 # The baked settings (no secret in them) readable by root only, like what cloud-init writes.
 install -d -m 0700 -o root -g root /etc/odoo-droplet
 for f in /etc/odoo-droplet/deploy.json /etc/odoo-droplet/baked.json; do
