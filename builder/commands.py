@@ -163,9 +163,9 @@ def cmd_destroy(args: argparse.Namespace, out: Output, deploy: Deploy, secrets: 
 def cmd_image(args: argparse.Namespace, out: Output, deploy: Deploy, secrets: Secrets) -> int:
     from builder.bundle import snapshot_name
     from builder.packer import (
-        BUILD_TAG,
         PackerError,
         bake,
+        build_droplet_tags,
         detect_packer_version,
         failure_summary,
         snapshot_tags,
@@ -194,9 +194,10 @@ def cmd_image(args: argparse.Namespace, out: Output, deploy: Deploy, secrets: Se
         why = failure_summary(result)
         out.error(f"the image build failed: {why}")
         # Packer destroys its build droplet on failure; an interrupted Packer may not: say so, with the ids.
-        left = [d["id"] for d in cloud.droplets(BUILD_TAG)]
+        build_tag = build_droplet_tags(deploy)[-1]  # this project's build droplets (not other projects')
+        left = [d["id"] for d in cloud.droplets(build_tag)]
         if left:
-            out.error(f"droplets tagged {BUILD_TAG} still exist: {', '.join(map(str, left))} (an interrupted "
+            out.error(f"droplets tagged {build_tag} still exist: {', '.join(map(str, left))} (an interrupted "
                       f"build leaves its droplet; `odoo-droplet destroy {' '.join(map(str, left))}` removes it)")
         out.result({"ok": False, "error": why, "snapshot_name": name, "build_droplets_left": left})
         return EXIT_FAILED
