@@ -7,7 +7,7 @@ import datetime as dt
 import json
 from pathlib import Path
 
-from builder.deploy import Deployer, exit_code
+from builder.deploy import Deployer, DeployResult, exit_code
 from builder.doclient import ApiError, ApiTarget, Cloud, ip_of, make_client
 from builder.output import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, Output
 from builder.progress import gate_table
@@ -59,13 +59,22 @@ def cmd_droplet(args: argparse.Namespace, out: Output, deploy: Deploy, secrets: 
         f"deploy {result.deploy_id}: {result.status.upper()}" + (f" — {result.error}" if result.error else ""),
         f"  droplet   {result.droplet_id} at {result.address}",
         f"  url       {result.url}",
-        f"  cutover   {'reserved IP ' + str(result.reserved_ip) + ' now points here' if result.cutover else 'not done'}",
+        f"  cutover   {cutover_line(result)}",
         f"  proofs    {result.proofs or '/var/lib/odoo-droplet/proofs/ on the droplet'}",
     ]
     if result.gates:
         lines += ["", *gate_table({"gates": result.gates})]
     out.result(result.as_json(), "\n".join(lines))
     return code
+
+
+def cutover_line(result: DeployResult) -> str:
+    if result.cutover:
+        return f"reserved IP {result.reserved_ip} now points here" if result.reserved_ip else "DNS points here"
+    if not result.reserved_ip:
+        return "not done"
+    where = f"droplet {result.reserved_ip_holder}" if result.reserved_ip_holder else "no droplet"
+    return f"not done: reserved IP {result.reserved_ip} untouched (points to {where})"
 
 
 def cmd_verify(args: argparse.Namespace, out: Output, deploy: Deploy, secrets: Secrets) -> int:
@@ -80,7 +89,7 @@ def cmd_verify(args: argparse.Namespace, out: Output, deploy: Deploy, secrets: S
     target = EdgeTarget(connect, deploy.edge.domain or connect)
     results = edge_checks(deploy, target, LoopbackHttp(), timeout=deploy.gates.probe_timeout_seconds)
     report = verify_report(deploy, target, results, utcnow())
-    local = Path("proofs") / report["verify_id"] / "verify.json"
+    local = Path(".state/proofs") / report["verify_id"] / "verify.json"  # git-ignored, beside the deploy journal
     local.parent.mkdir(parents=True, exist_ok=True)
     local.write_text(json.dumps(report, indent=2))
     report["proof"] = str(local)
@@ -182,6 +191,14 @@ def cmd_image(args: argparse.Namespace, out: Output, deploy: Deploy, secrets: Se
     # in a second, with nothing created, instead of a Packer stack trace after its first call.
     cloud = cloud_for(out)
     cloud.call("check the API token", cloud.client.account.get)
+    if args.if_missing:
+        # The name carries the commit: a snapshot by this name was baked from this very code (make demo's warm runs).
+        found = next((s for s in cloud.snapshots() if s.get("name") == name), None)
+        if found is not None:
+            data = {"ok": True, "snapshot_id": found["id"], "snapshot_name": name, "tags": found.get("tags") or [],
+                    "reused": True}
+            out.result(data, f"snapshot {name} exists already (same commit): id {found['id']}, not baked again")
+            return EXIT_OK
     out.say(f"baking snapshot {name} from {deploy.droplet.base_image} in {deploy.droplet.region} with Packer")
     try:
         result = bake(deploy, name, workdir, env=env, on_line=lambda line: out.say(f"  {line}"),
@@ -211,7 +228,7 @@ def cmd_image(args: argparse.Namespace, out: Output, deploy: Deploy, secrets: Se
                 out.say(f"  (snapshot not tagged {tag}: {err})")
     else:
         tagged = snapshot_tags(deploy)
-    data = {"ok": True, "snapshot_id": result.snapshot_id, "snapshot_name": name, "tags": tagged}
+    data = {"ok": True, "snapshot_id": result.snapshot_id, "snapshot_name": name, "tags": tagged, "reused": False}
     out.result(data, f"snapshot {name} ready: id {result.snapshot_id}" + (f", tags {', '.join(tagged)}" if tagged else ""))
     return EXIT_OK
 
@@ -226,6 +243,8 @@ def add_parsers(sub: argparse._SubParsersAction, add_common) -> None:  # type: i
     p = sub.add_parser("image", help="bake the snapshot with Packer (agent, Docker, nginx, the Odoo tags pre-loaded)")
     add_common(p)
     p.add_argument("--workdir", help="where the rendered Packer template goes (default .state/packer/<name>)")
+    p.add_argument("--if-missing", action="store_true",
+                   help="reuse the snapshot of this name (same project, version and commit) when it exists")
 
     p = sub.add_parser("verify", help="run the edge gates from outside and write a proof")
     add_common(p)

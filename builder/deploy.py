@@ -95,6 +95,7 @@ class DeployResult:
     status: str = "failed"
     cutover: bool = False
     reserved_ip: str | None = None
+    reserved_ip_holder: int | None = None  # who holds the reserved IP when the command ends (asked the API)
     url: str | None = None
     proofs: str | None = None
     address: str | None = None
@@ -252,8 +253,19 @@ class Deployer:
         if self.spaces is not None:
             final = self.spaces.get_json(f"proofs/{deploy_id}/deploy_status.json") or {}
             result.gates = final.get("gates", [])
+        result.reserved_ip_holder = self.holder_of(result.reserved_ip)
         self.intent_file.unlink(missing_ok=True)
         return result
+
+    def holder_of(self, ip: str | None) -> int | None:
+        """The droplet the reserved IP points to now: what the operator checks after a rollback."""
+        if not ip:
+            return None
+        try:
+            return (self.cloud.reserved_ip(ip).get("droplet") or {}).get("id")
+        except ApiError as err:
+            self.say(f"  (cannot read reserved IP {ip}: {err})")
+            return None
 
 
 def exit_code(result: DeployResult, deploy: Deploy) -> int:
