@@ -234,6 +234,15 @@ def test_snapshot_has_no_authorized_keys_ssh_host_keys_or_history(snapshot_fs):
     ]
     assert found == []
     assert sorted(p.name for p in (snapshot_fs / "etc/ssh").glob("ssh_host_*")) == []
+    # DigitalOcean's image check also warns on any file in a user's ~/.ssh (known_hosts included).
+    homes = [snapshot_fs / "root", *(snapshot_fs / "home").glob("*")]
+    assert [str(p) for h in homes for p in (h / ".ssh").glob("*")] == []
+
+
+def test_snapshot_has_no_digitalocean_agent(snapshot_fs):
+    """DigitalOcean's image check fails an image carrying its monitoring agent (installed per droplet)."""
+    assert not (snapshot_fs / "var/opt/digitalocean").exists()
+    assert not (snapshot_fs / "opt/digitalocean").exists()
 
 
 def _package_files(root: Path) -> dict[str, str]:
