@@ -193,7 +193,8 @@ def cmd_image(args: argparse.Namespace, out: Output, deploy: Deploy, secrets: Se
     cloud.call("check the API token", cloud.client.account.get)
     if args.if_missing:
         # The name carries the commit: a snapshot by this name was baked from this very code (make demo's warm runs).
-        found = next((s for s in cloud.snapshots() if s.get("name") == name), None)
+        same = [s for s in cloud.snapshots() if s.get("name") == name]
+        found = max(same, key=lambda s: (s.get("created_at", ""), s.get("id", 0)), default=None)  # the newest
         if found is not None:
             data = {"ok": True, "snapshot_id": found["id"], "snapshot_name": name, "tags": found.get("tags") or [],
                     "reused": True}
