@@ -132,6 +132,31 @@ def parse_env_file(text: str) -> dict[str, str]:
     return out
 
 
+def db_password_problem(password: str) -> str | None:
+    """Why the official odoo image cannot use this database password, or None.
+
+    Its entrypoint reads db_password from odoo.conf with `cut -d " " -f3` (the first word only, `"`
+    stripped) and hands it to wait-for-psql.py as a separate argument after `--db_password`, which argparse
+    takes for an option when it starts with `-`: the install then dies with "expected one argument"
+    (seen on local droplets: token_urlsafe starts with "-" once in 64)."""
+    if password.startswith("-"):
+        return "DB_PASSWORD starts with '-': the odoo image's entrypoint passes it to wait-for-psql.py " \
+               "as its own argument, which is then read as an option; choose one that does not"
+    if any(c.isspace() for c in password) or '"' in password:
+        return "DB_PASSWORD holds whitespace or a double quote: the odoo image's entrypoint reads only " \
+               "its first word from odoo.conf (and drops quotes); choose one without"
+    return None
+
+
+def generate_password(token: Callable[[int], str] = pysecrets.token_urlsafe) -> str:
+    """A random password the odoo image's entrypoint accepts (`db_password_problem`)."""
+    for _ in range(1000):
+        value = token(24)
+        if db_password_problem(value) is None:
+            return value
+    raise RuntimeError("could not generate an acceptable password")
+
+
 def load_inputs(paths: Paths, token: Callable[[int], str] = pysecrets.token_urlsafe) -> Inputs:
     """Settings and secrets. With user-data, cloud-init wrote deploy.json and secrets.env; without it
     (a console-made droplet) the snapshot's baked settings are used and passwords are generated once
@@ -157,7 +182,7 @@ def load_inputs(paths: Paths, token: Callable[[int], str] = pysecrets.token_urls
         if paths.credentials.exists():
             env = parse_env_file(paths.credentials.read_text())
         else:
-            env = {"DB_PASSWORD": token(24), "ADMIN_PASSWD": token(24)}
+            env = {"DB_PASSWORD": generate_password(token), "ADMIN_PASSWD": generate_password(token)}
             atomic_write(paths.credentials, (
                 "# Generated on first boot of this droplet (it had no user-data). Keep them safe.\n"
                 "# ADMIN_PASSWD is Odoo's master password (database manager); DB_PASSWORD is PostgreSQL's.\n"
@@ -363,6 +388,9 @@ class Agent:
         assert st is not None
         for w in self.inputs.warnings:
             log.warning(w)
+        problem = db_password_problem(self.secrets.db_password)
+        if problem:
+            raise Fatal(problem)  # no install could succeed: say why now, not as a wait-for-psql usage error
         res = self.resources()
         st.resources = {"vcpus": res.vcpus, "memory_mb": res.memory_mb, "disk_gb": res.disk_gb}
         try:
