@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import signal
 import subprocess
@@ -326,3 +327,45 @@ def test_rerun_after_killed_client_resumes_and_makes_no_second_droplet(cli_env, 
     assert out["status"] == "success" and out["cutover"] is False and out["reserved_ip"] is None
     assert out["url"] == f"https://{out['address']}/web/login"
     assert os.path.basename(out["deploy_id"]).startswith("deploy-")
+
+
+# ------------------------------------------------------------------------------------------ the success path
+
+def test_droplet_success_json_then_verify_and_status(cli_env, api, project, workdir, baked_snapshot, cleanup):
+    """A deploy from the baked snapshot with `reserved_ip: auto`: the first boot's gates pass, the reserved IP
+    is created, recorded in Spaces and moved to the droplet; verify and status see it from outside."""
+    cli = Cli(cli_env, workdir)
+    config = write_config(workdir, project, reserved_ip="auto")
+    proc = cli.run("droplet", "--config", config, "--snapshot", str(baked_snapshot["snapshot_id"]), "--json",
+                   timeout=1200)
+    out = json.loads(proc.stdout)
+    if out.get("reserved_ip"):
+        cleanup.append(out["reserved_ip"])
+    assert proc.returncode == 0, proc.stderr[-6000:]
+    assert {"droplet_id", "deploy_id", "status", "cutover", "reserved_ip", "url", "proofs"} <= set(out)
+    assert out["status"] == "success" and out["cutover"] is True
+    assert re.fullmatch(r"deploy-\d{8}-\d{6}", out["deploy_id"])
+    assert out["proofs"] == f"s3://{project}-proofs/proofs/{out['deploy_id']}/"
+    assert out["url"] == f"https://{out['reserved_ip']}/web/login"
+    assert out["reserved_ip_holder"] == out["droplet_id"]
+    assert api.call("GET", f"/v2/reserved_ips/{out['reserved_ip']}")["reserved_ip"]["droplet"]["id"] == out["droplet_id"]
+    assert {g["name"] for g in out["gates"] if g["passed"]} >= {"health_edge", "login_page", "realtime_route"}
+    for phase in ("preflight", "install", "verify", "cutover"):  # live progress, one line per phase
+        assert re.search(rf"^  {phase}\s+ok\s+[\d.]+ s$", proc.stderr, re.M), proc.stderr[-4000:]
+
+    verify = cli.run("verify", "--config", config, "--address", out["address"], "--json")
+    assert verify.returncode == 0, verify.stderr
+    report = json.loads(verify.stdout)
+    assert report["overall"] is True and report["project"] == project
+    assert report["target"] == {"connect": out["address"], "host": out["address"]}
+    assert [g["name"] for g in report["gates"]] == ["health_edge", "db_server_status", "login_page", "registry_loaded",
+                                                   "realtime_route", "https_redirect"]
+    assert all(set(g) >= {"name", "passed", "detail", "latency_ms"} for g in report["gates"])
+    assert re.fullmatch(rf"s3://{project}-proofs/proofs/verify-\d{{8}}-\d{{6}}/verify.json", report["proof"])
+    through_ip = cli.run("verify", "--config", config)  # no --address: the reserved IP recorded in Spaces
+    assert through_ip.returncode == 0 and f"via {out['reserved_ip']}: PASS" in through_ip.stdout
+
+    status = json.loads(cli.run("status", "--config", config, "--json").stdout)
+    assert status["reserved_ip"] == out["reserved_ip"] and status["reserved_ip_droplet"] == out["droplet_id"]
+    assert [(d["id"], d["holds_reserved_ip"]) for d in status["droplets"]] == [(out["droplet_id"], True)]
+    assert out["proofs"] in status["last_proofs"]

@@ -88,3 +88,16 @@ def test_gate_table_lists_each_gate() -> None:
                                  {"name": "realtime_route", "passed": False, "detail": "404"}]})
     assert "login_page" in rows[1] and "pass" in rows[1]
     assert "realtime_route" in rows[2] and "FAIL" in rows[2]
+
+
+def test_cutover_line_says_where_the_reserved_ip_points() -> None:
+    from builder.commands import cutover_line
+
+    done = DeployResult(status="success", cutover=True, reserved_ip="127.0.0.100", reserved_ip_holder=7)
+    assert cutover_line(done) == "reserved IP 127.0.0.100 now points here"
+    kept = DeployResult(status="rolled_back", reserved_ip="127.0.0.100", reserved_ip_holder=7)
+    assert cutover_line(kept) == "not done: reserved IP 127.0.0.100 untouched (points to droplet 7)"
+    first = DeployResult(status="failed", reserved_ip="127.0.0.100")
+    assert cutover_line(first) == "not done: reserved IP 127.0.0.100 untouched (points to no droplet)"
+    assert cutover_line(DeployResult(status="success", cutover=True)) == "DNS points here"
+    assert cutover_line(DeployResult(status="failed")) == "not done"
