@@ -1,7 +1,9 @@
 """`odoo-droplet droplet`: create a droplet from the snapshot and follow its first boot to a verdict.
 
-Safe to run again: before the create request, an intent (deploy id + settings digest) is written to
-.state/droplet-intent.json; the droplet carries the tag odl-<deploy id>. A re-run with the same settings
+Safe to run again: before the create request, an intent (deploy id + settings digest + a random nonce) is
+written to .state/droplet-intent.json; the droplet carries the tag odl-<deploy id>-<nonce> (a deploy id has
+one-second resolution, so two runs in the same second — another project's, another machine's — would
+otherwise share a tag and a re-run could follow someone else's droplet). A re-run with the same settings
 after an interrupted run reuses that deploy id and looks for the tagged droplet before creating one, so a
 client killed after its POST never leads to two droplets.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -30,8 +33,12 @@ def new_deploy_id(now: dt.datetime) -> str:
     return now.strftime("deploy-%Y%m%d-%H%M%S")
 
 
-def deploy_tag(deploy_id: str) -> str:
-    return f"odl-{deploy_id}"
+def deploy_tag(deploy_id: str, nonce: str = "") -> str:
+    return f"odl-{deploy_id}-{nonce}" if nonce else f"odl-{deploy_id}"
+
+
+def new_nonce() -> str:
+    return secrets.token_hex(4)
 
 
 def settings_digest(deploy: Deploy) -> str:
@@ -52,13 +59,14 @@ def pick_snapshot(snapshots: list[dict], project: str, wanted: str | None = None
     return max(own, key=lambda s: (s.get("created_at", ""), s.get("id", 0)), default=None)
 
 
-def droplet_body(deploy: Deploy, deploy_id: str, image_id: int, user_data: str | None) -> dict[str, Any]:
+def droplet_body(deploy: Deploy, deploy_id: str, image_id: int, user_data: str | None,
+                 nonce: str = "") -> dict[str, Any]:
     body: dict[str, Any] = {
         "name": f"{deploy.project}-{deploy_id.removeprefix('deploy-')}",
         "region": deploy.droplet.region,
         "size": deploy.droplet.size,
         "image": image_id,
-        "tags": sorted({*deploy.droplet.tags, deploy.project, deploy_tag(deploy_id)}),
+        "tags": sorted({*deploy.droplet.tags, deploy.project, deploy_tag(deploy_id, nonce)}),
         "monitoring": True,
     }
     if deploy.droplet.ssh_keys:
@@ -72,12 +80,13 @@ def droplet_body(deploy: Deploy, deploy_id: str, image_id: int, user_data: str |
 class Intent:
     deploy_id: str
     digest: str
+    nonce: str = ""
 
     @classmethod
     def load(cls, path: Path) -> Intent | None:
         try:
             data = json.loads(path.read_text())
-            return cls(data["deploy_id"], data["digest"])
+            return cls(data["deploy_id"], data["digest"], data.get("nonce", ""))
         except (OSError, ValueError, KeyError):
             return None
 
@@ -148,13 +157,18 @@ class Deployer:
         self.say(f"  created reserved IP {ip} in {deploy.droplet.region} (recorded in {self.spaces.url(RESERVED_IP_STATE)})")
         return replace(deploy, reserved_ip=ReservedIpSpec("address", ip))
 
-    def find_or_create(self, deploy: Deploy, deploy_id: str, image_id: int, user_data: str | None) -> dict:
-        tag = deploy_tag(deploy_id)
-        existing = self.cloud.droplets(tag)
+    def find_or_create(self, deploy: Deploy, deploy_id: str, image_id: int, user_data: str | None,
+                       nonce: str = "") -> dict:
+        tag = deploy_tag(deploy_id, nonce)
+
+        def mine() -> list[dict]:
+            return [d for d in self.cloud.droplets(tag) if deploy.project in (d.get("tags") or [])]
+
+        existing = mine()
         if existing:
             self.say(f"  droplet {existing[0]['id']} with tag {tag} exists already (an earlier run): following it")
             return existing[0]
-        body = droplet_body(deploy, deploy_id, image_id, user_data)
+        body = droplet_body(deploy, deploy_id, image_id, user_data, nonce)
         try:
             return self.cloud.create_droplet(body)
         except ApiError as err:
@@ -162,7 +176,7 @@ class Deployer:
                 raise
             # The request may have gone through: look before trying again.
             for _ in range(3):
-                found = self.cloud.droplets(tag)
+                found = mine()
                 if found:
                     return found[0]
                 self.sleep(2)
@@ -210,7 +224,7 @@ class Deployer:
             self.say(f"resuming {deploy_id} (an earlier run with these settings did not finish)")
         else:
             deploy_id = new_deploy_id(now)
-            intent = Intent(deploy_id, digest)
+            intent = Intent(deploy_id, digest, new_nonce())
         result = DeployResult(deploy_id=deploy_id)
 
         snap = pick_snapshot(self.cloud.snapshots(), deploy.project, snapshot)
@@ -226,7 +240,7 @@ class Deployer:
         else:
             deploy, data = replace(deploy, deploy_id=deploy_id), None
         intent.save(self.intent_file)
-        droplet = self.find_or_create(deploy, deploy_id, int(snap["id"]), data)
+        droplet = self.find_or_create(deploy, deploy_id, int(snap["id"]), data, intent.nonce)
         result.droplet_id = int(droplet["id"])
         self.say(f"droplet {result.droplet_id} ({droplet.get('name')}) created; waiting for it to boot")
         droplet = self.wait_active(result.droplet_id)

@@ -216,8 +216,8 @@ def test_bad_token_is_named_exit_2_nothing_created(cli_env, api, project, workdi
 
 def test_token_without_scope_403_says_scopes(cli_env, api, project, workdir, faults, snapshot):
     config = write_config(workdir, project)
-    faults.http("GET", "/v2/images", 403, times=1)
     before = inventory(api, project)
+    faults.http("GET", "/v2/images", 403, times=1)
     proc = Cli(cli_env, workdir).run("droplet", "--config", config, "--json")
     assert proc.returncode == 2, proc.stderr
     assert "403" in proc.stderr and "scope" in proc.stderr
@@ -307,11 +307,17 @@ def test_rerun_after_killed_client_resumes_and_makes_no_second_droplet(cli_env, 
     config = write_config(workdir, project)
     args = ("droplet", "--config", config, "--snapshot", str(snapshot["id"]), "--no-user-data", "--json")
     first = cli.popen(*args)
+
+    def created_or_exited() -> list[dict] | str | None:
+        return api.droplets(project) or ("exited" if first.poll() is not None else None)
+
     try:
-        created = poll(lambda: api.droplets(project), 120, "the droplet to appear in the API")
+        created = poll(created_or_exited, 300, "the droplet to appear in the API")
     finally:
         first.send_signal(signal.SIGKILL)  # the client dies right after its create request
-        first.communicate(timeout=30)
+        stdout, stderr = first.communicate(timeout=30)
+    assert created != "exited", f"the first run ended by itself (exit {first.returncode}):\n{stdout}\n{stderr}"
+    assert isinstance(created, list)
     journal = json.loads((workdir / ".state" / "droplet-intent.json").read_text())
 
     second = cli.run(*args)
@@ -321,6 +327,7 @@ def test_rerun_after_killed_client_resumes_and_makes_no_second_droplet(cli_env, 
     assert "exists already (an earlier run): following it" in second.stderr
     assert out["deploy_id"] == journal["deploy_id"] and out["droplet_id"] == created[0]["id"]
     assert [d["id"] for d in api.droplets(project)] == [created[0]["id"]]
+    assert f"odl-{journal['deploy_id']}-{journal['nonce']}" in created[0]["tags"]  # unique even within one second
     assert not (workdir / ".state" / "droplet-intent.json").exists()  # finished: the journal is closed
     # droplet --json: the keys a script reads (no user-data: no proofs in Spaces, no reserved IP, no cutover)
     assert {"droplet_id", "deploy_id", "status", "cutover", "reserved_ip", "url", "proofs"} <= set(out)

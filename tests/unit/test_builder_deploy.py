@@ -101,3 +101,39 @@ def test_cutover_line_says_where_the_reserved_ip_points() -> None:
     assert cutover_line(first) == "not done: reserved IP 127.0.0.100 untouched (points to no droplet)"
     assert cutover_line(DeployResult(status="success", cutover=True)) == "DNS points here"
     assert cutover_line(DeployResult(status="failed")) == "not done"
+
+
+class _FakeCloud:
+    """What find_or_create asks of the API: droplets by tag, and create."""
+
+    def __init__(self, droplets: list[dict]) -> None:
+        self.list, self.created = droplets, []
+
+    def droplets(self, tag: str | None = None) -> list[dict]:
+        return [d for d in self.list if tag in d["tags"]]
+
+    def create_droplet(self, body: dict) -> dict:
+        d = {"id": 100 + len(self.list), "name": body["name"], "tags": body["tags"]}
+        self.list.append(d)
+        self.created.append(d)
+        return d
+
+
+def test_deploy_tag_is_unique_per_run_and_a_rerun_follows_only_its_own_droplet(tmp_path: Path) -> None:
+    from builder.deploy import Deployer, new_nonce
+
+    assert deploy_tag("deploy-20261127-030405", "ab12cd34") == "odl-deploy-20261127-030405-ab12cd34"
+    assert new_nonce() != new_nonce()
+    path = tmp_path / "intent.json"
+    Intent("deploy-20261127-030405", "d", "ab12cd34").save(path)
+    assert Intent.load(path) == Intent("deploy-20261127-030405", "d", "ab12cd34")
+
+    deploy = Deploy(project="acme")
+    # Another project's droplet from the same second, and even one carrying the same tag: never followed.
+    cloud = _FakeCloud([{"id": 1, "name": "other-x", "tags": ["other", "odl-deploy-20261127-030405"]},
+                        {"id": 2, "name": "other-y", "tags": ["other", "odl-deploy-20261127-030405-ab12cd34"]}])
+    deployer = Deployer(cloud, None, lambda _: None, sleep=lambda _: None)  # type: ignore[arg-type]
+    made = deployer.find_or_create(deploy, "deploy-20261127-030405", 12, None, "ab12cd34")
+    assert made["id"] not in (1, 2) and "acme" in made["tags"]
+    again = deployer.find_or_create(deploy, "deploy-20261127-030405", 12, None, "ab12cd34")
+    assert again["id"] == made["id"] and len(cloud.created) == 1
