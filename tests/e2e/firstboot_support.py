@@ -240,12 +240,17 @@ class Boot:
 
 
 def boot(api: Api, name: str, deploy: Deploy, secrets: Secrets, snapshot_id: int, *,
-         user_data: bool = True) -> Boot:
-    """Create the droplet (what `odoo-droplet droplet` sends: its body, its user-data) and return at once."""
+         user_data: bool = True, bootcmd: list[list[str]] | None = None) -> Boot:
+    """Create the droplet (what `odoo-droplet droplet` sends: its body, its user-data) and return at once.
+    `bootcmd`: a fault to inject in this droplet alone, before anything of ours runs (cloud-init's
+    bootcmd runs in its first stage; the agent starts after cloud-init.target)."""
     b = Boot(name, deploy, secrets, user_data=user_data)
     if user_data and deploy.spaces:
         b.spaces().ensure_bucket()
     data = render_user_data(deploy, secrets) if user_data else None
+    if bootcmd:
+        assert data is not None and "\nbootcmd:" not in data
+        data += yaml.safe_dump({"bootcmd": bootcmd}, default_flow_style=None)
     body = droplet_body(deploy, b.deploy_id, snapshot_id, data)
     body["tags"] = [*body["tags"], "odl-e2e-firstboot"]
     b.created = time.monotonic()

@@ -6,12 +6,13 @@ CI has 90 minutes on 2 cores for everything, so the scenarios boot in three wave
 side by side, and the tests read what each wave left (status.json and files inside the droplet, proofs in
 the local Spaces, reserved IPs and their actions through the API):
 
-  wave 1, registry stopped: happy path (takes reserved IP R1), cutover through 429 + 500 (its own R2),
-          registry unreachable (baked tags), no user-data (console droplet)
-  wave 2, registry back: crash loop, never ready, failed install, unknown module, no gevent port,
+  wave 1: happy path (takes reserved IP R1), cutover through 429 + 500 (its own R2), registry
+          unreachable from the droplet (baked tags), no user-data (console droplet)
+  wave 2: crash loop, never ready, failed install, unknown module, no gevent port,
           database stopped at verify, agent killed during install — all but the last configured with R1,
           which the happy droplet holds: none may take it
-  wave 3: Spaces stopped while the droplet verifies (so the publish finds it down), started again after
+  wave 3: Spaces unreachable from the droplet from its verify on (the publish finds it down), then
+          reachable again and the publish timer's service started: the proofs arrive
 
 Set ODL_E2E_SNAPSHOT_ID to an existing snapshot's id to skip the bake while working on these tests.
 """
@@ -50,7 +51,7 @@ pytestmark = pytest.mark.e2e
 SCHEMA = Path("/work/shared/reference/proof-schema/PROD_DEPLOY_PROOF_SCHEMA.json")
 PROOFS = ("deploy_status.json", "healthcheck.log", "module_install.log", "status.json")
 FINISH_SECONDS = 600  # a whole first boot, rollback included, under load on 2 cores
-FAULT_TIMEOUT = 75  # gates.timeout_seconds for fault scenarios: a failing verify gives up after this
+FAULT_TIMEOUT = 45  # gates.timeout_seconds for fault scenarios; a passing rollback verify takes ~12 s under load
 DOMAIN = "odoo-demo.test"
 
 
@@ -87,10 +88,12 @@ class Fleet:
     def bucket(self, name: str) -> str:
         return f"odl-e2e-{self.run_id}-{name.replace('_', '-')}"
 
-    def start(self, name: str, *, user_data: bool = True, **kw: Any) -> Boot | None:
+    def start(self, name: str, *, user_data: bool = True, bootcmd: list[list[str]] | None = None,
+              **kw: Any) -> Boot | None:
         try:
             deploy = make_deploy(self.env, bucket=self.bucket(name), **kw)
-            b = boot(self.api, name, deploy, make_secrets(self.env), self.snapshot_id, user_data=user_data)
+            b = boot(self.api, name, deploy, make_secrets(self.env), self.snapshot_id, user_data=user_data,
+                     bootcmd=bootcmd)
             self.boots[name] = b
             return b
         except Exception as e:  # noqa: BLE001 - recorded and raised by the scenario's own test
@@ -136,29 +139,35 @@ class Fleet:
 
 # ------------------------------------------------------------------------------------------- the waves
 
+# The registry (10.213.0.1:5000) refused from inside one droplet from its first boot stage on: what the
+# droplet sees when the registry is down, without stopping the shared one under other droplets (or
+# having anyone's `local up` start it again mid-test, which happened while these tests were written).
+REGISTRY_BLOCK = ["OUTPUT", "-d", "10.213.0.1", "-p", "tcp", "--dport", "5000", "-j", "REJECT",
+                  "--reject-with", "tcp-reset"]
+
+
 def wave1(f: Fleet) -> None:
     api = f.api
     f.new_ip("R1"), f.new_ip("R2")
     api.ensure_domain(DOMAIN)
-    # 429 (with retry-after) then 500 on the assign POST for R2: the agent must look before each re-send.
-    api.faults.http("POST", f"/v2/reserved_ips/{f.ips['R2']}/actions", 429, times=1, retry_after=2)
-    api.faults.http("POST", f"/v2/reserved_ips/{f.ips['R2']}/actions", 500, times=1)
-    api.faults.stop_service("registry")
-    try:
-        f.start("happy", reserved_ip=f.ips["R1"], timeout=120)
-        f.start("api_faults", reserved_ip=f.ips["R2"], timeout=120, dns=False)
-        f.start("registry_down", timeout=120, dns=False)
-        f.start("no_user_data", user_data=False)
-        reg = f.boots.get("registry_down")
-        if reg is not None:
-            wait_active(api, reg)
-            reg.notes["registry_from_droplet"] = reg.sh(
-                "python3 -c 'import socket; socket.create_connection((\"10.213.0.1\", 5000), 5)' "
-                "&& echo reachable || echo unreachable", check=False).strip()
-        f.in_parallel({n: (lambda n=n: f.finish(n)) for n in ("happy", "api_faults", "registry_down",
-                                                             "no_user_data")})
-    finally:
-        api.faults.start_service("registry")
+    f.start("happy", reserved_ip=f.ips["R1"], timeout=120)
+    f.start("api_faults", reserved_ip=f.ips["R2"], timeout=120, dns=False)
+    f.start("registry_down", timeout=120, dns=False, bootcmd=[["iptables", "-I", *REGISTRY_BLOCK]])
+    f.start("no_user_data", user_data=False)
+
+    def registry_down() -> None:
+        # bootcmd ran in cloud-init's first stage, before cloud-init.target that the agent waits for;
+        # afterwards, prove the rule took effect: the registry refused this droplet.
+        reg = f.boots["registry_down"]
+        f.finish("registry_down")
+        reg.notes["registry_from_droplet"] = reg.sh(
+            "python3 -c 'import socket; socket.create_connection((\"10.213.0.1\", 5000), 5)' "
+            "&& echo reachable || echo unreachable", check=False).strip()
+
+    jobs: dict[str, Callable[[], None]] = {n: (lambda n=n: f.finish(n)) for n in ("happy", "no_user_data")}
+    jobs["registry_down"] = registry_down
+    jobs["api_faults"] = lambda: arm_cutover_faults(f)
+    f.in_parallel({n: j for n, j in jobs.items() if n in f.boots})
 
 
 CREATES_LOG = "/root/odl-e2e-container-creates.log"
@@ -173,6 +182,18 @@ def watch_container_creates(b: Boot) -> None:
         setsid nohup docker events --since 0 --filter type=container --filter event=create \\
           --format '{{{{.Actor.Attributes.name}}}}' >{CREATES_LOG} 2>&1 </dev/null &
     """, timeout=150)
+
+
+def arm_cutover_faults(f: Fleet) -> None:
+    """429 (with retry-after) then 500 on the assign POST for R2, armed while the droplet verifies (the
+    fault book is the API's, shared: armed late, nothing else can take or clear them first)."""
+    b = f.boots["api_faults"]
+    wait_active(f.api, b)
+    b.wait_phase("verify", 300)
+    path = f"/v2/reserved_ips/{f.ips['R2']}/actions"
+    f.api.faults.http("POST", path, 429, times=1, retry_after=2)
+    f.api.faults.http("POST", path, 500, times=1)
+    f.finish("api_faults")
 
 
 def kill_during_install(b: Boot) -> None:
