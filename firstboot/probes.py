@@ -86,7 +86,11 @@ class Compose:
     def pg_isready(self, deploy: Deploy) -> tuple[str, ...]:
         pg = deploy.postgres
         if pg.mode == "selfhost":
-            return self.exec("db", "pg_isready", "-U", pg.user, "-d", deploy.odoo.database)
+            # Over TCP, like the compose healthcheck: while the official image runs its init scripts, a
+            # temporary server answers on the Unix socket only and then stops, so a socket check can call
+            # PostgreSQL ready just before it goes away (seen: the install's psql then found no socket).
+            return self.exec("db", "pg_isready", "-h", "127.0.0.1", "-p", "5432", "-U", pg.user,
+                             "-d", deploy.odoo.database)
         # Managed PostgreSQL: no db container; ask from the odoo container, which has the client.
         return (*self.base(), "run", "--rm", "-T", "--no-deps", "--entrypoint", "pg_isready", "odoo",
                 "-h", pg.host or "", "-p", str(pg.port), "-U", pg.user)

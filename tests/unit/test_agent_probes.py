@@ -36,7 +36,7 @@ def test_compose_commands_are_data(tmp_path):
         *base, "run", "-T", "--name", "odl-install-x-0", "odoo", "odoo", "-d", "odoo", "-i", "base,web",
         "--stop-after-init")
     d = Deploy()
-    assert c.pg_isready(d) == (*base, "exec", "-T", "db", "pg_isready", "-U", "odoo", "-d", "odoo")
+    assert c.pg_isready(d) == (*base, "exec", "-T", "db", "pg_isready", "-h", "127.0.0.1", "-p", "5432", "-U", "odoo", "-d", "odoo")
     assert c.psql(d, "odoo")[-4:] == ("-U", "odoo", "-d", "odoo")
     managed = Deploy(postgres=PostgresSpec(mode="managed", host="db.example", port=25060, sslmode="require"))
     cmd = c.psql(managed, "odoo")
