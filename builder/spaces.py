@@ -46,7 +46,8 @@ class Spaces:
         try:
             return fn(Bucket=self.bucket, **kwargs)
         except EndpointConnectionError as err:
-            raise SpacesError(f"Spaces unreachable at {self.endpoint} ({what}): {err}") from None
+            raise SpacesError(f"Spaces unreachable at {self.endpoint} ({what}): {err}; check SPACES_ENDPOINT "
+                              "and that the service is up — nothing was created") from None
         except ClientError as err:
             code = err.response.get("Error", {}).get("Code", "")
             if code in ("NoSuchKey", "404"):
@@ -58,9 +59,10 @@ class Spaces:
             raise SpacesError(f"Spaces {what}: {err}") from None
 
     def ensure_bucket(self) -> None:
+        """Create the bucket only when Spaces says it does not exist (404); unreachable or refused is said as such."""
         try:
             self._wrap("head bucket", self.client.head_bucket)
-        except (SpacesError, KeyError):
+        except KeyError:
             self._wrap("create bucket", self.client.create_bucket)
 
     def get_json(self, key: str) -> dict | None:
