@@ -135,7 +135,13 @@ class Deployer:
         if rip.mode == "none":
             return deploy
         if rip.mode == "address":
-            found = self.cloud.reserved_ip(rip.address or "")
+            try:
+                found = self.cloud.reserved_ip(rip.address or "")
+            except ApiError as err:
+                if err.status == 404:
+                    raise ApiError(404, f"reserved IP {rip.address}", "this account has no such reserved IP",
+                                   "check reserved_ip in the settings (or use auto)") from None
+                raise
             region = (found.get("region") or {}).get("slug")
             if region and region != deploy.droplet.region:
                 raise ApiError(422, f"reserved IP {rip.address}", f"it lives in {region}, the droplet in "

@@ -76,6 +76,19 @@ def _message(err: HttpResponseError) -> str:
         return ""
 
 
+# pydo does not raise for every error status: for most reads and deletes (404), and for some actions (422), it
+# returns DigitalOcean's error body {"id", "message", "request_id"} as if it were the answer. These ids say which.
+ERROR_IDS = {"bad_request": 400, "unauthorized": 401, "forbidden": 403, "not_found": 404, "conflict": 409,
+             "unprocessable_entity": 422, "too_many_requests": 429, "server_error": 500}
+
+
+def error_body_status(body: Any) -> int | None:
+    """The HTTP status an error body returned by pydo stands for; None for a real answer."""
+    if isinstance(body, dict) and "message" in body and set(body) <= {"id", "message", "request_id"}:
+        return ERROR_IDS.get(str(body.get("id")), 400)
+    return None
+
+
 class Cloud:
     """pydo plus our retry rules. `say` receives what the operator should see (waits, retries)."""
 
@@ -85,7 +98,7 @@ class Cloud:
     def call(self, what: str, fn: Callable[..., Any], *args: Any, safe_to_repeat: bool = True, **kwargs: Any) -> Any:
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
-                return fn(*args, **kwargs)
+                result = fn(*args, **kwargs)
             except HttpResponseError as err:
                 status = err.status_code
                 if status == 429 and attempt < MAX_ATTEMPTS:
@@ -105,6 +118,10 @@ class Cloud:
                     self.sleep(2 * attempt)
                     continue
                 raise ApiError(None, what, str(err).splitlines()[0], "check DIGITALOCEAN_API_URL and the network") from None
+            status = error_body_status(result)
+            if status is not None:
+                raise ApiError(status, what, str(result.get("message") or result.get("id")))
+            return result
         raise ApiError(None, what, "gave up after retries")
 
     # Reads and deletes (safe to repeat).

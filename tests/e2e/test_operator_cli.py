@@ -294,6 +294,10 @@ def test_status_json_and_destroy_guards_the_reserved_ip_holder(cli_env, api, pro
     assert f"droplet {holder} holds the reserved IP {ip}" in refused.stderr and "--force" in refused.stderr
     assert [d["id"] for d in api.droplets(project)] == [holder]
 
+    unknown = cli.run("destroy", "--config", config, str(holder), "999999999", "--force")  # one id wrong: none deleted
+    assert unknown.returncode == 2 and "droplet 999999999" in unknown.stderr and "404" in unknown.stderr
+    assert [d["id"] for d in api.droplets(project)] == [holder]
+
     forced = cli.run("destroy", "--config", config, str(holder), "--force", "--json")
     assert forced.returncode == 0, forced.stderr
     assert json.loads(forced.stdout) == {"ok": True, "destroyed": [holder]}
