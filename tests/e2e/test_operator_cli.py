@@ -245,6 +245,17 @@ def test_reserved_ip_in_another_region_422(cli_env, api, project, workdir, snaps
     assert inventory(api, project) == before
 
 
+def test_reserved_ip_not_found_404_names_the_setting(cli_env, api, project, workdir, snapshot):
+    taken = set(api.reserved_ips())
+    missing = next(f"127.0.0.{n}" for n in range(254, 99, -1) if f"127.0.0.{n}" not in taken)
+    config = write_config(workdir, project, reserved_ip=missing)
+    before = inventory(api, project)
+    proc = Cli(cli_env, workdir).run("droplet", "--config", config, "--snapshot", str(snapshot["id"]))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert f"reserved IP {missing}" in proc.stderr and "404" in proc.stderr and "reserved_ip in the settings" in proc.stderr
+    assert inventory(api, project) == before
+
+
 def test_rate_limit_429_waits_retry_after_then_succeeds(cli_env, project, workdir, faults):
     config = write_config(workdir, project)
     faults.http("GET", "/v2/droplets", 429, times=1, retry_after=1)
