@@ -205,6 +205,7 @@ class Deployer:
         follower, status, unreachable = Follower(), None, 0
         deadline = self.clock() + timeout
         key = f"proofs/{deploy_id}/status.json"
+        self.say(f"  following the first boot through {self.spaces.url(key)} (the agent updates it at every phase)")
         while self.clock() < deadline:
             try:
                 status = self.spaces.get_json(key) or status
