@@ -14,7 +14,6 @@ for is only what it made, even while other tests use the same local cloud.
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
 import signal
@@ -348,7 +347,7 @@ def test_rerun_after_killed_client_resumes_and_makes_no_second_droplet(cli_env, 
     assert {"droplet_id", "deploy_id", "status", "cutover", "reserved_ip", "url", "proofs"} <= set(out)
     assert out["status"] == "success" and out["cutover"] is False and out["reserved_ip"] is None
     assert out["url"] == f"https://{out['address']}/web/login"
-    assert os.path.basename(out["deploy_id"]).startswith("deploy-")
+    assert re.fullmatch(r"deploy-\d{8}-\d{6}", out["deploy_id"])
 
 
 # ------------------------------------------------------------------------------------------ the success path
