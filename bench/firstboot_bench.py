@@ -158,6 +158,7 @@ def main() -> int:
     env = local_env()
     api = Api(env)
     snapshot = args.snapshot_id or bake(env)
+    baked = args.snapshot_id is None
     made: list[Boot] = []
     try:
         good, good_doc = run_droplet(api, env, snapshot, "good", soak=args.soak, timeout=120)
@@ -183,6 +184,8 @@ def main() -> int:
     finally:
         for b in made:
             api.cloud.delete_droplet(b.droplet_id)
+        if baked:
+            api.cloud.delete_image(snapshot)  # ours alone: baked for this run
 
     agent_s = agent["configure_to_gates_passed_s"]
     result = {
