@@ -53,8 +53,10 @@ status:
 destroy:
 	$(CLI) destroy --config $(CONFIG) $(ARGS)
 
-bench:
+# Figures, not assertions: the local cloud's timings and the first boot against the PRD's runbook.
+bench: bootstrap
 	$(PY) bench/localcloud_bench.py
+	$(PY) bench/firstboot_bench.py
 
 check-config:
 	$(CLI) check-config $(CONFIG)

@@ -10,6 +10,7 @@ import shlex
 from pathlib import Path
 
 from builder.settings import Problem
+from firstboot.agent import db_password_problem
 from firstboot.config import Deploy, Secrets
 
 MIN_PASSWORD_LENGTH = 12
@@ -58,6 +59,10 @@ def secret_problems(deploy: Deploy, env: dict[str, str], *, api: bool = False) -
     for name in required_secret_names(deploy, api=api):
         if not env.get(name):
             problems.append(Problem(f"secrets.{name}", "(missing)", "not set in the environment nor in .env"))
+    db_password = env.get("DB_PASSWORD")
+    why = db_password_problem(db_password) if db_password else None
+    if why:
+        problems.append(Problem("secrets.DB_PASSWORD", "(set)", why.removeprefix("DB_PASSWORD ")))
     for name in ("DB_PASSWORD", "ADMIN_PASSWD"):
         value = env.get(name)
         if value and len(value) < MIN_PASSWORD_LENGTH:

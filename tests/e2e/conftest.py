@@ -14,7 +14,6 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import secrets
 import shutil
 import subprocess
 import sys
@@ -190,7 +189,9 @@ def local_cloud_env(timings: dict[str, float]) -> dict[str, str]:
 
 def generated_secrets() -> dict[str, str]:
     """Fresh random DB_PASSWORD / ADMIN_PASSWD for one run (never the same twice, never in the repo)."""
-    return {"DB_PASSWORD": secrets.token_urlsafe(24), "ADMIN_PASSWD": secrets.token_urlsafe(24)}
+    from firstboot.agent import generate_password
+
+    return {"DB_PASSWORD": generate_password(), "ADMIN_PASSWD": generate_password()}
 
 
 @pytest.fixture(scope="session")

@@ -133,6 +133,15 @@ def test_short_password_is_refused_without_echoing_it(env, tmp_path: Path, capsy
     assert "secrets.DB_PASSWORD" in err and "short-pw" not in err
 
 
+@pytest.mark.parametrize("bad", ["-starts-with-a-dash-0001", "has a space inside 0002", 'has"quote"inside0003'])
+def test_db_password_the_odoo_image_cannot_pass_on_is_refused_up_front(env, tmp_path: Path, capsys, monkeypatch, bad):
+    monkeypatch.setenv("DB_PASSWORD", bad)
+    code, err = run_render(tmp_path, VALID, capsys)
+    assert code == 2
+    assert "secrets.DB_PASSWORD" in err and bad not in err
+    assert not (tmp_path / "out").exists()
+
+
 def test_dotenv_supplies_secrets_and_environment_wins(env, tmp_path: Path, monkeypatch) -> None:
     from builder.secrets_env import environment
 
