@@ -105,19 +105,25 @@ def cmd_verify(args: argparse.Namespace, out: Output, deploy: Deploy, secrets: S
     return EXIT_OK if report["overall"] else EXIT_FAILED
 
 
+def reserved_ip_holder(cloud: Cloud, ip: str | None) -> int | None:
+    """The id of the droplet the reserved IP points at; None when unassigned, unknown or not configured."""
+    if not ip:
+        return None
+    try:
+        return (cloud.reserved_ip(ip).get("droplet") or {}).get("id")
+    except ApiError as err:
+        if err.status != 404:
+            raise
+        return None
+
+
 def cmd_status(args: argparse.Namespace, out: Output, deploy: Deploy, secrets: Secrets) -> int:
     cloud = cloud_for(out)
     spaces = Spaces.for_deploy(deploy, secrets)
     droplets = cloud.droplets(deploy.project)
     snaps = [s for s in cloud.snapshots() if str(s.get("name", "")).startswith(f"{deploy.project}-")]
     rip = known_reserved_ip(deploy, spaces)
-    holder = None
-    if rip:
-        try:
-            holder = (cloud.reserved_ip(rip).get("droplet") or {}).get("id")
-        except ApiError as err:
-            if err.status != 404:
-                raise
+    holder = reserved_ip_holder(cloud, rip)
     proofs: list[str] = []
     if spaces is not None:
         try:
@@ -148,13 +154,7 @@ def cmd_destroy(args: argparse.Namespace, out: Output, deploy: Deploy, secrets: 
     spaces = Spaces.for_deploy(deploy, secrets)
     ids = [int(i) for i in args.droplet]
     rip = known_reserved_ip(deploy, spaces)
-    holder = None
-    if rip:
-        try:
-            holder = (cloud.reserved_ip(rip).get("droplet") or {}).get("id")
-        except ApiError as err:
-            if err.status != 404:
-                raise
+    holder = reserved_ip_holder(cloud, rip)
     if holder in ids and not args.force:
         out.error(f"droplet {holder} holds the reserved IP {rip} and is serving traffic; "
                   "destroying it takes the site down. Use --force if that is what you want.")

@@ -30,6 +30,7 @@ from firstboot.agent import generate_password
 from firstboot.config import Deploy, Secrets
 from localcloud import docker_backend as db
 from localcloud.faults import FaultClient
+from tests.e2e.conftest import poll as conftest_poll
 
 T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[2]
@@ -40,19 +41,8 @@ UNIT = "odoo-droplet-firstboot.service"
 
 
 def poll(check: Callable[[], T | None], timeout: float, what: str, interval: float = 0.5) -> T:
-    """Call `check` until it returns something truthy; fail after `timeout` seconds saying `what`."""
-    deadline = time.monotonic() + timeout
-    last: object = None
-    while True:
-        try:
-            result = check()
-        except Exception as exc:  # noqa: BLE001 - the last error is part of the failure message
-            result, last = None, exc
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
-        time.sleep(interval)  # pacing between checks of a condition, not synchronisation
+    """The e2e layer's bounded poll (tests/e2e/conftest.py), paced at 0.5 s for droplet-side checks."""
+    return conftest_poll(check, timeout, what, interval)
 
 
 _seq = iter(range(1, 10_000))
