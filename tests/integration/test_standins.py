@@ -41,7 +41,7 @@ def docker(*args: str, check: bool = True, timeout: float = 120) -> subprocess.C
     return res
 
 
-def wait_for(what: str, probe: Callable[[], object], timeout: float = 30, every: float = 0.2) -> object:
+def wait_for(what: str, probe: Callable[[], object], timeout: float = 90, every: float = 0.2) -> object:
     """Poll `probe` until it returns something truthy; fail with `what` after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     last: object = None
