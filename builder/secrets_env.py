@@ -10,8 +10,8 @@ import shlex
 from pathlib import Path
 
 from builder.settings import Problem
-from firstboot.agent import db_password_problem
 from firstboot.config import Deploy, Secrets
+from firstboot.contract.passwords import db_password_problem
 
 MIN_PASSWORD_LENGTH = 12
 

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from firstboot import gates as G
 from firstboot.config import Deploy, Resources, Secrets
+from firstboot.contract.passwords import db_password_problem, generate_password
 from firstboot.doapi import DoApi, DoApiError
 from firstboot.metadata import Metadata, MetadataError
 from firstboot.phases import Step, choose_prior_tag, decide, next_step, plan_cutover
@@ -130,31 +131,6 @@ def parse_env_file(text: str) -> dict[str, str]:
             v = v[1:-1]
         out[k.strip()] = v
     return out
-
-
-def db_password_problem(password: str) -> str | None:
-    """Why the official odoo image cannot use this database password, or None.
-
-    Its entrypoint reads db_password from odoo.conf with `cut -d " " -f3` (the first word only, `"`
-    stripped) and hands it to wait-for-psql.py as a separate argument after `--db_password`, which argparse
-    takes for an option when it starts with `-`: the install then dies with "expected one argument"
-    (seen on local droplets: token_urlsafe starts with "-" once in 64)."""
-    if password.startswith("-"):
-        return "DB_PASSWORD starts with '-': the odoo image's entrypoint passes it to wait-for-psql.py " \
-               "as its own argument, which is then read as an option; choose one that does not"
-    if any(c.isspace() for c in password) or '"' in password:
-        return "DB_PASSWORD holds whitespace or a double quote: the odoo image's entrypoint reads only " \
-               "its first word from odoo.conf (and drops quotes); choose one without"
-    return None
-
-
-def generate_password(token: Callable[[int], str] = pysecrets.token_urlsafe) -> str:
-    """A random password the odoo image's entrypoint accepts (`db_password_problem`)."""
-    for _ in range(1000):
-        value = token(24)
-        if db_password_problem(value) is None:
-            return value
-    raise RuntimeError("could not generate an acceptable password")
 
 
 def load_inputs(paths: Paths, token: Callable[[int], str] = pysecrets.token_urlsafe) -> Inputs:

@@ -189,7 +189,7 @@ def local_cloud_env(timings: dict[str, float]) -> dict[str, str]:
 
 def generated_secrets() -> dict[str, str]:
     """Fresh random DB_PASSWORD / ADMIN_PASSWD for one run (never the same twice, never in the repo)."""
-    from firstboot.agent import generate_password
+    from firstboot.contract.passwords import generate_password
 
     return {"DB_PASSWORD": generate_password(), "ADMIN_PASSWD": generate_password()}
 

@@ -26,8 +26,8 @@ from builder.doclient import ApiTarget, Cloud, ip_of, make_client
 from builder.settings import parse_settings, to_deploy
 from builder.spaces import Spaces
 from builder.userdata import render_user_data
-from firstboot.agent import generate_password
 from firstboot.config import Deploy, Secrets
+from firstboot.contract.passwords import generate_password
 from localcloud import docker_backend as db
 from localcloud.faults import FaultClient
 from tests.e2e.conftest import poll as conftest_poll

@@ -7,7 +7,7 @@ import itertools
 
 import pytest
 
-from firstboot.agent import db_password_problem, generate_password
+from firstboot.contract.passwords import db_password_problem, generate_password
 
 
 @pytest.mark.parametrize("password", ["-abc123", "two words", 'quo"te', "tab\there"])
