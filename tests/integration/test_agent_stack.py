@@ -50,9 +50,17 @@ def free_port() -> int:
 
 
 def need_images(*refs: str) -> None:
-    for ref in refs:
+    """The stand-in images this test runs; built (Docker-cached, seconds when present) when missing, so the
+    test does not depend on another test module having built them first on a fresh machine."""
+    missing = [ref for ref in refs
+               if subprocess.run(["docker", "image", "inspect", ref], capture_output=True).returncode != 0]
+    if missing:
+        from localcloud import services
+
+        services.build_standin_images(REG)
+    for ref in missing:
         if subprocess.run(["docker", "image", "inspect", ref], capture_output=True).returncode != 0:
-            pytest.fail(f"{ref} missing: build the stand-ins (localcloud.services.ensure_standin_images)")
+            pytest.fail(f"{ref} missing after building the stand-ins (localcloud.services.build_standin_images)")
 
 
 class PortMappedHttp:
