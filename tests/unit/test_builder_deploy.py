@@ -91,7 +91,7 @@ def test_gate_table_lists_each_gate() -> None:
 
 
 def test_cutover_line_says_where_the_reserved_ip_points() -> None:
-    from builder.commands import cutover_line
+    from builder.commands.droplet import cutover_line
 
     done = DeployResult(status="success", cutover=True, reserved_ip="127.0.0.100", reserved_ip_holder=7)
     assert cutover_line(done) == "reserved IP 127.0.0.100 now points here"
