@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,8 +86,10 @@ def _retry_after(err: HttpResponseError) -> float:
 
 
 def _message(err: HttpResponseError) -> str:
+    # azure-core types the response without json(); the requests-based one pydo uses has it.
+    read_json = getattr(err.response, "json", None)
     try:
-        body = err.response.json()
+        body = read_json() if read_json is not None else {}
         return str(body.get("message") or body.get("id") or "")
     except Exception:  # noqa: BLE001 - a body that is not JSON just has no message
         return ""
@@ -142,7 +144,7 @@ class Cloud:
         raise ApiError(None, what, "gave up after retries")
 
     # Reads and deletes (safe to repeat).
-    def paged(self, what: str, fn: Callable[..., dict], key: str, **kwargs: Any) -> list[dict]:
+    def paged(self, what: str, fn: Callable[..., Mapping[str, Any]], key: str, **kwargs: Any) -> list[dict]:
         items: list[dict] = []
         for page in range(1, 101):  # bounded: 100 pages x 200 items
             body = self.call(what, fn, page=page, per_page=200, **kwargs)
