@@ -198,7 +198,7 @@ class Deployer:
                                    details={"droplet_id": droplet_id})
             self.sleep(self.poll_seconds)
 
-    def follow(self, deploy: Deploy, deploy_id: str, timeout: float) -> dict | None:
+    def follow(self, deploy_id: str, timeout: float) -> dict | None:
         """Poll proofs/<deploy_id>/status.json in Spaces, printing phases; the last status seen."""
         if self.spaces is None:
             return None
@@ -263,7 +263,7 @@ class Deployer:
         if self.spaces is not None:
             result.proofs = self.spaces.url(proofs_dir_key(deploy_id))
         budget = deploy.gates.install_timeout_seconds + 2 * deploy.gates.timeout_seconds + 900
-        status = self.follow(deploy, deploy_id, budget)
+        status = self.follow(deploy_id, budget)
         if status is None or not is_finished(status):
             result.error = f"the first boot did not finish within {budget} s; see {result.proofs or 'the droplet'}"
             return result
