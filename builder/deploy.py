@@ -32,10 +32,6 @@ from firstboot.contract.keys import RESERVED_IP_KEY, proof_key, proofs_dir_key
 INTENT_FILE = Path(".state/droplet-intent.json")
 
 
-def new_deploy_id(now: dt.datetime) -> str:
-    return deploy_id_for(now)
-
-
 def deploy_tag(deploy_id: str, nonce: str = "") -> str:
     return f"odl-{deploy_id}-{nonce}" if nonce else f"odl-{deploy_id}"
 
@@ -230,7 +226,7 @@ class Deployer:
             deploy_id = intent.deploy_id
             self.say(f"resuming {deploy_id} (an earlier run with these settings did not finish)")
         else:
-            deploy_id = new_deploy_id(now)
+            deploy_id = deploy_id_for(now)
             intent = Intent(deploy_id, digest, new_nonce())
         result = DeployResult(deploy_id=deploy_id)
 

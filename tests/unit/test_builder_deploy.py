@@ -11,12 +11,12 @@ from builder.deploy import (
     deploy_tag,
     droplet_body,
     exit_code,
-    new_deploy_id,
     pick_snapshot,
     settings_digest,
 )
 from builder.progress import Follower, gate_table
 from firstboot.config import Deploy, DnsSpec, ReservedIpSpec
+from firstboot.contract.ids import deploy_id_for
 
 SNAPS = [
     {"id": 11, "name": "acme-1.0.0-aaaaaaaaaaaa", "created_at": "2026-11-01T10:00:00Z"},
@@ -34,7 +34,7 @@ def test_newest_snapshot_of_the_project_is_picked() -> None:
 
 
 def test_deploy_id_and_tag_follow_the_proof_schema() -> None:
-    deploy_id = new_deploy_id(dt.datetime(2026, 11, 27, 3, 4, 5))
+    deploy_id = deploy_id_for(dt.datetime(2026, 11, 27, 3, 4, 5))  # what the deployer names a deploy
     assert deploy_id == "deploy-20261127-030405"
     assert deploy_tag(deploy_id) == "odl-deploy-20261127-030405"
 
