@@ -28,6 +28,7 @@ from builder.spaces import Spaces
 from firstboot.config import Deploy, ReservedIpSpec, Secrets
 from firstboot.contract.ids import deploy_id_for
 from firstboot.contract.keys import RESERVED_IP_KEY, proof_key, proofs_dir_key
+from firstboot.layout import Layout
 
 INTENT_FILE = Path(".state/droplet-intent.json")
 
@@ -254,7 +255,7 @@ class Deployer:
             self.intent_file.unlink(missing_ok=True)
             result.status, result.error = "success", None
             self.say(f"droplet {result.droplet_id} is active at {result.address}; with no user-data it keeps its "
-                     "proofs on the droplet, makes its own passwords (/root/odoo-droplet-credentials) and takes no IP")
+                     f"proofs on the droplet, makes its own passwords ({Layout().credentials}) and takes no IP")
             return result
         if self.spaces is not None:
             result.proofs = self.spaces.url(proofs_dir_key(deploy_id))

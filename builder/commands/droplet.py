@@ -15,6 +15,7 @@ from builder.settings import Problem
 from builder.spaces import Spaces
 from builder.userdata import UserDataTooLarge, render_user_data
 from firstboot.config import Deploy, Secrets
+from firstboot.layout import Layout
 
 NAME = "droplet"
 
@@ -55,7 +56,7 @@ def summary(result: DeployResult) -> str:
         f"  droplet   {result.droplet_id} at {result.address}",
         f"  url       {result.url}",
         f"  cutover   {cutover_line(result)}",
-        f"  proofs    {result.proofs or '/var/lib/odoo-droplet/proofs/ on the droplet'}",
+        f"  proofs    {result.proofs or f'{Layout().proofs_dir}/ on the droplet'}",
     ]
     if result.gates:
         lines += ["", *gate_table({"gates": result.gates})]

@@ -137,3 +137,17 @@ def test_deploy_tag_is_unique_per_run_and_a_rerun_follows_only_its_own_droplet(t
     assert made["id"] not in (1, 2) and "acme" in made["tags"]
     again = deployer.find_or_create(deploy, "deploy-20261127-030405", 12, None, "ab12cd34")
     assert again["id"] == made["id"] and len(cloud.created) == 1
+
+
+def test_summary_of_a_console_droplet_points_at_its_proofs_on_the_droplet() -> None:
+    from builder.commands.droplet import summary
+
+    result = DeployResult(droplet_id=7, deploy_id="deploy-20261127-030405", status="success", address="192.0.2.10",
+                          url="https://192.0.2.10/web/login")
+    assert summary(result).splitlines()[1:] == [
+        "deploy deploy-20261127-030405: SUCCESS",
+        "  droplet   7 at 192.0.2.10",
+        "  url       https://192.0.2.10/web/login",
+        "  cutover   not done",
+        "  proofs    /var/lib/odoo-droplet/proofs/ on the droplet",
+    ]
