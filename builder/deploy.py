@@ -21,16 +21,16 @@ from pathlib import Path
 from typing import Any
 
 from builder.doclient import ApiError, Cloud, ip_of
+from builder.errors import DeployFailed, SpacesError
 from builder.progress import Follower, is_finished
-from builder.spaces import Spaces, SpacesError
+from builder.reserved_ip import reserved_ip_holder
+from builder.spaces import Spaces
 from firstboot.config import Deploy, ReservedIpSpec, Secrets
+from firstboot.contract.ids import deploy_id_for
+from firstboot.contract.keys import RESERVED_IP_KEY, proof_key, proofs_dir_key
+from firstboot.layout import Layout
 
 INTENT_FILE = Path(".state/droplet-intent.json")
-RESERVED_IP_STATE = "state/reserved_ip.json"
-
-
-def new_deploy_id(now: dt.datetime) -> str:
-    return now.strftime("deploy-%Y%m%d-%H%M%S")
 
 
 def deploy_tag(deploy_id: str, nonce: str = "") -> str:
@@ -115,10 +115,6 @@ class DeployResult:
         return {k: v for k, v in self.__dict__.items() if k != "gates"} | {"gates": self.gates}
 
 
-class DeployFailed(Exception):
-    pass
-
-
 @dataclass
 class Deployer:
     cloud: Cloud
@@ -148,7 +144,7 @@ class Deployer:
                                f"{deploy.droplet.region}", "reserved IPs move only within one region")
             return deploy
         assert self.spaces is not None  # settings validation: auto needs spaces
-        recorded = self.spaces.get_json(RESERVED_IP_STATE)
+        recorded = self.spaces.get_json(RESERVED_IP_KEY)
         if recorded and recorded.get("ip"):
             try:
                 self.cloud.reserved_ip(recorded["ip"])
@@ -159,8 +155,8 @@ class Deployer:
                 self.say(f"  reserved IP {recorded['ip']} recorded in Spaces no longer exists; creating another")
         created = self.cloud.create_reserved_ip(deploy.droplet.region)
         ip = created["ip"]
-        self.spaces.put_json(RESERVED_IP_STATE, {"ip": ip, "region": deploy.droplet.region})
-        self.say(f"  created reserved IP {ip} in {deploy.droplet.region} (recorded in {self.spaces.url(RESERVED_IP_STATE)})")
+        self.spaces.put_json(RESERVED_IP_KEY, {"ip": ip, "region": deploy.droplet.region})
+        self.say(f"  created reserved IP {ip} in {deploy.droplet.region} (recorded in {self.spaces.url(RESERVED_IP_KEY)})")
         return replace(deploy, reserved_ip=ReservedIpSpec("address", ip))
 
     def find_or_create(self, deploy: Deploy, deploy_id: str, image_id: int, user_data: str | None,
@@ -195,16 +191,17 @@ class Deployer:
             if d.get("status") == "active" and ip_of(d):
                 return d
             if self.clock() > deadline:
-                raise DeployFailed(f"droplet {droplet_id} not active after {timeout:.0f} s (status {d.get('status')})")
+                raise DeployFailed(f"droplet {droplet_id} not active after {timeout:.0f} s (status {d.get('status')})",
+                                   details={"droplet_id": droplet_id})
             self.sleep(self.poll_seconds)
 
-    def follow(self, deploy: Deploy, deploy_id: str, timeout: float) -> dict | None:
+    def follow(self, deploy_id: str, timeout: float) -> dict | None:
         """Poll proofs/<deploy_id>/status.json in Spaces, printing phases; the last status seen."""
         if self.spaces is None:
             return None
         follower, status, unreachable = Follower(), None, 0
         deadline = self.clock() + timeout
-        key = f"proofs/{deploy_id}/status.json"
+        key = proof_key(deploy_id, "status.json")
         self.say(f"  following the first boot through {self.spaces.url(key)} (the agent updates it at every phase)")
         while self.clock() < deadline:
             try:
@@ -230,7 +227,7 @@ class Deployer:
             deploy_id = intent.deploy_id
             self.say(f"resuming {deploy_id} (an earlier run with these settings did not finish)")
         else:
-            deploy_id = new_deploy_id(now)
+            deploy_id = deploy_id_for(now)
             intent = Intent(deploy_id, digest, new_nonce())
         result = DeployResult(deploy_id=deploy_id)
 
@@ -258,12 +255,12 @@ class Deployer:
             self.intent_file.unlink(missing_ok=True)
             result.status, result.error = "success", None
             self.say(f"droplet {result.droplet_id} is active at {result.address}; with no user-data it keeps its "
-                     "proofs on the droplet, makes its own passwords (/root/odoo-droplet-credentials) and takes no IP")
+                     f"proofs on the droplet, makes its own passwords ({Layout().credentials}) and takes no IP")
             return result
         if self.spaces is not None:
-            result.proofs = self.spaces.url(f"proofs/{deploy_id}/")
+            result.proofs = self.spaces.url(proofs_dir_key(deploy_id))
         budget = deploy.gates.install_timeout_seconds + 2 * deploy.gates.timeout_seconds + 900
-        status = self.follow(deploy, deploy_id, budget)
+        status = self.follow(deploy_id, budget)
         if status is None or not is_finished(status):
             result.error = f"the first boot did not finish within {budget} s; see {result.proofs or 'the droplet'}"
             return result
@@ -272,7 +269,7 @@ class Deployer:
         result.cutover = bool(cut.get("assigned")) if deploy.reserved_ip.mode != "none" else bool(cut.get("dns"))
         result.error = status.get("error_message")
         if self.spaces is not None:
-            final = self.spaces.get_json(f"proofs/{deploy_id}/deploy_status.json") or {}
+            final = self.spaces.get_json(proof_key(deploy_id, "deploy_status.json")) or {}
             result.gates = final.get("gates", [])
         result.reserved_ip_holder = self.holder_of(result.reserved_ip)
         self.intent_file.unlink(missing_ok=True)
@@ -280,10 +277,8 @@ class Deployer:
 
     def holder_of(self, ip: str | None) -> int | None:
         """The droplet the reserved IP points to now: what the operator checks after a rollback."""
-        if not ip:
-            return None
         try:
-            return (self.cloud.reserved_ip(ip).get("droplet") or {}).get("id")
+            return reserved_ip_holder(self.cloud, ip)
         except ApiError as err:
             self.say(f"  (cannot read reserved IP {ip}: {err})")
             return None

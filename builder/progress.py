@@ -5,9 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-PHASE_ORDER = ("preflight", "configure", "start-data", "install", "start-app", "verify", "decide", "rollback",
-               "publish", "cutover", "finalize")
-
 
 @dataclass
 class Follower:

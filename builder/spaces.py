@@ -1,8 +1,9 @@
-"""Spaces (S3) as the project's shared state: proofs/<deploy_id>/, state/last_good.json, state/reserved_ip.json."""
+"""Spaces (S3) as the project's shared state, under the object keys of firstboot.contract.keys."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,11 +11,10 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
+from builder.errors import SpacesError
 from firstboot.config import Deploy, Secrets
 
-
-class SpacesError(Exception):
-    pass
+__all__ = ["Spaces", "SpacesError"]
 
 
 @dataclass
@@ -42,7 +42,7 @@ class Spaces:
     def url(self, prefix: str = "") -> str:
         return f"s3://{self.bucket}/{prefix}"
 
-    def _wrap(self, what: str, fn, **kwargs):  # type: ignore[no-untyped-def]
+    def _wrap(self, what: str, fn: Callable[..., Any], **kwargs: Any) -> Any:
         try:
             return fn(Bucket=self.bucket, **kwargs)
         except EndpointConnectionError as err:

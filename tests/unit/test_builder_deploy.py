@@ -11,12 +11,12 @@ from builder.deploy import (
     deploy_tag,
     droplet_body,
     exit_code,
-    new_deploy_id,
     pick_snapshot,
     settings_digest,
 )
 from builder.progress import Follower, gate_table
 from firstboot.config import Deploy, DnsSpec, ReservedIpSpec
+from firstboot.contract.ids import deploy_id_for
 
 SNAPS = [
     {"id": 11, "name": "acme-1.0.0-aaaaaaaaaaaa", "created_at": "2026-11-01T10:00:00Z"},
@@ -34,7 +34,7 @@ def test_newest_snapshot_of_the_project_is_picked() -> None:
 
 
 def test_deploy_id_and_tag_follow_the_proof_schema() -> None:
-    deploy_id = new_deploy_id(dt.datetime(2026, 11, 27, 3, 4, 5))
+    deploy_id = deploy_id_for(dt.datetime(2026, 11, 27, 3, 4, 5))  # what the deployer names a deploy
     assert deploy_id == "deploy-20261127-030405"
     assert deploy_tag(deploy_id) == "odl-deploy-20261127-030405"
 
@@ -91,7 +91,7 @@ def test_gate_table_lists_each_gate() -> None:
 
 
 def test_cutover_line_says_where_the_reserved_ip_points() -> None:
-    from builder.commands import cutover_line
+    from builder.commands.droplet import cutover_line
 
     done = DeployResult(status="success", cutover=True, reserved_ip="127.0.0.100", reserved_ip_holder=7)
     assert cutover_line(done) == "reserved IP 127.0.0.100 now points here"
@@ -137,3 +137,17 @@ def test_deploy_tag_is_unique_per_run_and_a_rerun_follows_only_its_own_droplet(t
     assert made["id"] not in (1, 2) and "acme" in made["tags"]
     again = deployer.find_or_create(deploy, "deploy-20261127-030405", 12, None, "ab12cd34")
     assert again["id"] == made["id"] and len(cloud.created) == 1
+
+
+def test_summary_of_a_console_droplet_points_at_its_proofs_on_the_droplet() -> None:
+    from builder.commands.droplet import summary
+
+    result = DeployResult(droplet_id=7, deploy_id="deploy-20261127-030405", status="success", address="192.0.2.10",
+                          url="https://192.0.2.10/web/login")
+    assert summary(result).splitlines()[1:] == [
+        "deploy deploy-20261127-030405: SUCCESS",
+        "  droplet   7 at 192.0.2.10",
+        "  url       https://192.0.2.10/web/login",
+        "  cutover   not done",
+        "  proofs    /var/lib/odoo-droplet/proofs/ on the droplet",
+    ]

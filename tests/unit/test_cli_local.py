@@ -1,0 +1,76 @@
+"""`odoo-droplet local up|down|status|env` calls localcloud.control's functions and prints what
+`python -m localcloud` prints (text and --json): control's functions are stood in for here, nothing starts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from builder.cli import main
+from builder.commands.local import exports_as_dict
+from localcloud import control
+
+URL = "https://10.213.0.1:8443"
+EXPORTS = [
+    f"export DIGITALOCEAN_API_URL={URL}",
+    "export DIGITALOCEAN_TOKEN=tok-123",
+    "export SSL_CERT_FILE='/var/lib/a dir/bundle.pem'",
+]
+
+
+@pytest.fixture
+def home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    monkeypatch.setenv("ODL_LOCALCLOUD_HOME", str(tmp_path))
+    calls: list[tuple[str, Any]] = []
+
+    def up(home: Path | None = None, *, api_only: bool = False, **kwargs: Any) -> control.ServerConfig:
+        calls.append(("up", (home, api_only)))
+        return control.ServerConfig("10.213.0.1", 8443, "docker")
+
+    def status(home: Path | None = None) -> dict[str, Any]:
+        return {"home": str(home), "api": {"running": False, "pid": None, "url": None, "backend": None}, "state": {}}
+
+    monkeypatch.setattr(control, "up", up)
+    monkeypatch.setattr(control, "down", lambda home=None: calls.append(("down", home)))
+    monkeypatch.setattr(control, "status", status)
+    monkeypatch.setattr(control, "env_lines", lambda home=None: list(EXPORTS))
+    monkeypatch.setattr(control, "main", lambda argv=None: pytest.fail("control.main is not the way in"))
+    return tmp_path
+
+
+def test_up_prints_the_api_url_in_text_and_json(home: Path, capsys) -> None:
+    assert main(["local", "up"]) == 0
+    assert capsys.readouterr().out == (f"local cloud API at {URL} (backend docker); "
+                                       '`eval "$(python -m localcloud env)"`\n')
+    assert main(["local", "up", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"ok": True, "url": URL, "backend": "docker", "home": str(home)}
+
+
+def test_down_says_ok_in_json_and_nothing_in_text(home: Path, capsys) -> None:
+    assert main(["local", "down"]) == 0
+    assert capsys.readouterr().out == ""
+    assert main(["local", "down", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"ok": True}
+
+
+def test_status_is_json_either_way_and_exit_3_when_not_running(home: Path, capsys) -> None:
+    for argv in (["local", "status"], ["local", "status", "--json"]):
+        assert main(argv) == 3
+        out = capsys.readouterr().out
+        assert out.startswith("{\n  ") and json.loads(out)["api"]["running"] is False
+
+
+def test_env_prints_export_lines_or_their_values_as_json(home: Path, capsys) -> None:
+    assert main(["local", "env"]) == 0
+    assert capsys.readouterr().out.splitlines() == EXPORTS
+    assert main(["local", "env", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"DIGITALOCEAN_API_URL": URL, "DIGITALOCEAN_TOKEN": "tok-123",
+                                                   "SSL_CERT_FILE": "/var/lib/a dir/bundle.pem"}
+
+
+def test_exports_as_dict_undoes_shell_quoting() -> None:
+    assert exports_as_dict(["export A='x y'", "export B=plain", "export C='it'\"'\"'s'"]) == {
+        "A": "x y", "B": "plain", "C": "it's"}
