@@ -23,8 +23,8 @@ from builder.userdata import (
     render_user_data,
     secrets_env,
 )
-from firstboot.agent import parse_env_file
 from firstboot.config import REDACTED, Deploy, DnsSpec, OdooSpec, ReservedIpSpec, Secrets, SpacesSpec
+from firstboot.contract.envfile import parse_env
 
 
 def make_secrets() -> Secrets:
@@ -186,4 +186,4 @@ def test_secrets_env_matches_the_agents_reader_where_plain_quoting_can():
     assert len(readable) >= 6
     for value in readable:
         text = secrets_env(Secrets(db_password=value, admin_passwd="a" * 16))
-        assert parse_env_file(text)["DB_PASSWORD"] == value
+        assert parse_env(text)["DB_PASSWORD"] == value
