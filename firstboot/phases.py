@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from firstboot.contract.keys import LAST_GOOD_KEY
 from firstboot.state import Attempt, State
 
 ATTEMPT_PHASES = ("configure", "start-data", "install", "start-app", "verify")
@@ -97,7 +98,7 @@ def choose_prior_tag(
 ) -> tuple[str | None, str]:
     """The prior good tag, in the order of DESIGN.md section 3, skipping the tag being deployed."""
     for tag, source in (
-        (last_good, "state/last_good.json in Spaces"),
+        (last_good, f"{LAST_GOOD_KEY} in Spaces"),
         (user_data, "deploy.odoo.prior_tag"),
         (baked, "the tag baked into the snapshot"),
     ):

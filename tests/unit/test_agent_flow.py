@@ -27,6 +27,7 @@ from firstboot.config import (
 from firstboot.contract.keys import LAST_GOOD_KEY
 from firstboot.contract.layout import Layout
 from firstboot.core import Agent
+from firstboot.doapi import DoApiError
 from firstboot.gates import GATE_NAMES
 from firstboot.inputs import load_inputs
 from firstboot.state import atomic_write, load_state
@@ -470,3 +471,58 @@ def test_managed_postgres_never_touches_a_db_container(tmp_path, fault):
     assert gates["db_reachable"]["passed"] and gates["container_up"]["passed"]
     if fault:
         assert w.droplet.drops == 1  # the failed fresh install's database, dropped over SQL
+
+
+def test_an_api_error_at_cutover_is_recorded_and_traffic_stays(tmp_path):
+    w = World(tmp_path)
+
+    def refuse(ip):
+        raise DoApiError("GET", f"/v2/reserved_ips/{ip}", 503, "upstream unavailable")
+
+    w.api.holder = refuse
+    st = w.run()
+    assert st.status == "success"  # the deploy is healthy; only the cutover did not happen
+    cut = w.deploy_status()["cutover"]
+    assert "503" in cut["error"] and cut["reason"].startswith("cutover error:") and cut["assigned"] is False
+    assert cut["droplet_id"] == ME and cut["reserved_ip"] == IP and "holder_before" not in cut
+    assert w.api.assigns == [] and LAST_GOOD_KEY not in w.bucket
+
+
+def test_a_missing_api_token_at_cutover_is_recorded(tmp_path):
+    w = World(tmp_path)
+    agent = w.agent()
+    agent.doapi_factory = agent._default_doapi
+    agent.secrets = replace(agent.secrets, do_token=None)
+    st = agent.run_all()
+    assert st.status == "success" and "no DIGITALOCEAN_TOKEN" in st.cutover.error
+    assert w.api.assigns == []
+
+
+def test_cutover_does_not_swallow_a_bug(tmp_path):
+    # Only the errors the cutover means are recorded; anything else (a bug) stops the agent loudly,
+    # and the resumed agent finds the cutover not done.
+    w = World(tmp_path)
+
+    def bug(ip):
+        raise RuntimeError("a bug, not an API answer")
+
+    w.api.holder = bug
+    with pytest.raises(RuntimeError, match="a bug"):
+        w.run()
+    st = load_state(w.paths.state_json)
+    assert st and "publish" in st.done and "cutover" not in st.done
+
+
+def test_nginx_refusal_puts_back_the_previous_site_and_debians_default(tmp_path):
+    w = World(tmp_path)
+    w.droplet.nginx_t_fails = True
+    site, default = w.paths.nginx_site, w.paths.nginx_default_enabled
+    site.parent.mkdir(parents=True)
+    site.write_text("# the site before this deploy\n")
+    default.parent.mkdir(parents=True)
+    default.symlink_to("/etc/nginx/sites-available/default")
+    st = w.run()
+    assert st.status == "failed" and st.attempts[0].failed.startswith("configure: nginx -t refused")
+    assert site.read_text() == "# the site before this deploy\n"
+    assert default.is_symlink() and str(default.readlink()) == "/etc/nginx/sites-available/default"
+    assert not [c for c in w.droplet.calls if c[0] == "systemctl"]
