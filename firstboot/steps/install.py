@@ -26,34 +26,21 @@ log = logging.getLogger("odoo-droplet")
 
 
 def run(job: Job, step: Step) -> None:
-    agent, st = job.agent, job.state
+    agent = job.agent
     i = step.attempt or 0
-    att = st.attempts[i]
+    att = job.state.attempts[i]
     if plan_install_start(db_initialised=att.db_initialised, container_exists=None) == "done":
         return
-    name = install_container_name(st.deploy_id, i)
+    name = install_container_name(job.state.deploy_id, i)
     existing = agent.run(docker_inspect(name), timeout=30)
     t0 = agent.clock.monotonic()
     code: int | None = None
     if plan_install_start(db_initialised=False, container_exists=existing.ok) == "adopt":
         code = adopt_install(job, att, i, name)
     if code is None:
-        if att.fresh_db is None:
-            att.fresh_db = not database_exists(agent)
-        if not att.fresh_db:
-            rows, _ = module_rows(agent)
-            modules_ok = rows is not None and G.module_state_ok(rows, agent.deploy.odoo.modules).passed
-            if plan_fresh_install(fresh_db=att.fresh_db, modules_ok=modules_ok) == "skip":
-                att.db_initialised = True
-                att.install.update(exit_code=None, skipped="modules already installed",
-                                   modules=module_entries(rows or [], agent.deploy.odoo.modules))
-                return
-        att.install["started"] = iso(agent.clock.now())
-        job.save()  # fresh_db and the start reach the disk before the install runs
-        r = agent.run(agent.compose.install(name, agent.deploy.odoo.database, agent.deploy.odoo.modules),
-                      timeout=agent.deploy.gates.install_timeout_seconds)
-        code = r.returncode
-        install_log(job, i, att.tag, r.stdout + r.stderr)
+        if already_installed(job, att):
+            return
+        code = run_install(job, att, i, name)
     agent.run(("docker", "rm", "-f", name), timeout=60)
     att.install.update(exit_code=code, seconds=round(agent.clock.monotonic() - t0, 3))
     rows, err = module_rows(agent)
@@ -63,6 +50,35 @@ def run(job: Job, step: Step) -> None:
     if failure:
         raise StepFailed(failure)
     att.db_initialised = True
+
+
+def already_installed(job: Job, att: Attempt) -> bool:
+    """Whether the attempt's database existed before it, with the modules installed (recorded so)."""
+    agent = job.agent
+    if att.fresh_db is None:
+        att.fresh_db = not database_exists(agent)
+    if att.fresh_db:
+        return False
+    rows, _ = module_rows(agent)
+    modules_ok = rows is not None and G.module_state_ok(rows, agent.deploy.odoo.modules).passed
+    if plan_fresh_install(fresh_db=att.fresh_db, modules_ok=modules_ok) == "install":
+        return False
+    att.db_initialised = True
+    att.install.update(exit_code=None, skipped="modules already installed",
+                       modules=module_entries(rows or [], agent.deploy.odoo.modules))
+    return True
+
+
+def run_install(job: Job, att: Attempt, i: int, name: str) -> int:
+    """`odoo -i` in a named one-off container (a resumed agent finds it by that name); its exit code."""
+    agent = job.agent
+    att.install["started"] = iso(agent.clock.now())
+    job.save()  # fresh_db and the start reach the disk before the install runs
+    odoo = agent.deploy.odoo
+    r = agent.run(agent.compose.install(name, odoo.database, odoo.modules),
+                  timeout=agent.deploy.gates.install_timeout_seconds)
+    install_log(job, i, att.tag, r.stdout + r.stderr)
+    return r.returncode
 
 
 def adopt_install(job: Job, att: Attempt, i: int, name: str) -> int | None:

@@ -34,6 +34,19 @@ def run(job: Job, step: Step) -> None:
     problem = db_password_problem(agent.secrets.db_password)
     if problem:
         raise Fatal(problem)  # no install could succeed: say why now, not as a wait-for-psql usage error
+    measure(job)
+    wait_docker(agent)
+    block_metadata(job)
+    ensure_self_signed_cert(agent)
+    st.prior_tag, st.prior_source = choose_prior_tag(
+        last_good_tag(agent), agent.deploy.odoo.prior_tag, baked_tag(agent), agent.deploy.odoo.tag)
+    st.attempts = [Attempt(tag=agent.deploy.odoo.tag)]
+    check_images(job)
+
+
+def measure(job: Job) -> None:
+    """The machine's resources and free disk, recorded; too small a droplet is refused here."""
+    agent, st = job.agent, job.state
     res = agent.resources()
     st.resources = ResourcesRecord(vcpus=res.vcpus, memory_mb=res.memory_mb, disk_gb=res.disk_gb)
     try:
@@ -45,14 +58,14 @@ def run(job: Job, step: Step) -> None:
     st.resources.disk_free_gb = round(free, 1)
     if free < MIN_FREE_DISK_GB:
         raise Fatal(f"{free:.1f} GB free on / (need {MIN_FREE_DISK_GB})")
-    wait_docker(agent)
-    block_metadata(job)
-    ensure_self_signed_cert(agent)
-    st.prior_tag, st.prior_source = choose_prior_tag(
-        last_good_tag(agent), agent.deploy.odoo.prior_tag, baked_tag(agent), agent.deploy.odoo.tag)
-    att = Attempt(tag=agent.deploy.odoo.tag)
-    st.attempts = [att]
-    # The snapshot carries both tags; a registry is needed only for what it does not carry.
+
+
+def check_images(job: Job) -> None:
+    """The snapshot carries both tags; a registry is needed only for what it does not carry. A missing
+    data image refuses the deploy, a missing prior tag drops the rollback, a missing configured tag
+    fails the first attempt (the rollback may still serve)."""
+    agent, st = job.agent, job.state
+    att = st.attempts[0]
     for ref in data_images(agent.deploy):
         if not ensure_image(job, ref):
             raise Fatal(f"image {ref} is not on this droplet and cannot be pulled")
