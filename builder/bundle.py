@@ -5,7 +5,7 @@ from __future__ import annotations
 from builder.packer import render_packer
 from builder.userdata import render_user_data
 from firstboot.config import Deploy, Resources, Secrets
-from firstboot.layout import server_name, tls_paths
+from firstboot.contract.layout import server_name, tls_paths
 from firstboot.render.compose import render_compose, render_compose_env
 from firstboot.render.nginx import render_nginx_site
 from firstboot.render.odoo_conf import render_odoo_conf

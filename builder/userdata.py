@@ -20,12 +20,14 @@ from typing import Any
 import yaml
 
 from firstboot.config import Deploy, Secrets
+from firstboot.contract.layout import Layout
 
 USER_DATA_LIMIT = 65536  # bytes; DigitalOcean's limit for a droplet's user_data
 TEMPLATE = Path(__file__).resolve().parent.parent / "cloudinit" / "user-data.yaml.tmpl"
 PLACEHOLDER = "@@WRITE_FILES@@"
-DEPLOY_JSON = "/etc/odoo-droplet/deploy.json"
-SECRETS_ENV = "/etc/odoo-droplet/secrets.env"
+# Where cloud-init writes them: the contract's layout, the same paths the agent reads.
+DEPLOY_JSON = str(Layout().deploy_json)
+SECRETS_ENV = str(Layout().secrets_env)
 FIRSTBOOT_UNIT = "odoo-droplet-firstboot.service"
 
 
@@ -42,7 +44,7 @@ class UserDataTooLarge(ValueError):
 
 
 def deploy_json(deploy: Deploy) -> str:
-    """What /etc/odoo-droplet/deploy.json holds: `Deploy.to_dict()`, stable key order."""
+    """What the droplet's deploy.json (DEPLOY_JSON) holds: `Deploy.to_dict()`, stable key order."""
     return json.dumps(deploy.to_dict(), indent=2, sort_keys=True) + "\n"
 
 

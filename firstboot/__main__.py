@@ -2,6 +2,6 @@
 
 import sys
 
-from firstboot.agent import main
+from firstboot.cli import main
 
 sys.exit(main())

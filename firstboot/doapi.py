@@ -22,6 +22,10 @@ from typing import Any
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 
 
+class NoApiToken(RuntimeError):
+    """secrets.env holds no DIGITALOCEAN_TOKEN: the droplet cannot ask the API anything."""
+
+
 class DoApiError(RuntimeError):
     def __init__(self, method: str, path: str, status: int, body: str) -> None:
         super().__init__(f"{method} {path}: {status} {body[:200]}")

@@ -1,5 +1,5 @@
 """The first-boot sequence and its pure decisions: which step runs next given the persisted state,
-what to do after a verify, and whether (and why) to cut over.
+and what to do after a verify. (Whether to cut over: firstboot/plans/cutover.py.)
 
 preflight -> configure -> start-data -> install -> start-app -> verify -> decide
           -> [rollback -> configure -> start-data -> install -> start-app -> verify -> decide]
@@ -14,11 +14,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from firstboot.contract.keys import LAST_GOOD_KEY
 from firstboot.state import Attempt, State
 
 ATTEMPT_PHASES = ("configure", "start-data", "install", "start-app", "verify")
 ROLLBACK_PHASES = ("rollback", *ATTEMPT_PHASES)
 FINAL_STEPS = ("publish", "cutover", "finalize")
+# Steps recorded in `state.done` (once per deploy; decide once per attempt); the others are recorded in
+# their attempt's `done`.
+TOP_LEVEL_STEPS = ("preflight", "decide", *FINAL_STEPS)
+# Every step the sequence can return: firstboot/steps/ registers one function for each.
+STEP_NAMES = ("preflight", *ROLLBACK_PHASES, "decide", *FINAL_STEPS)
 
 
 @dataclass(frozen=True)
@@ -32,6 +38,10 @@ class Step:
         if not self.attempt or self.name == "rollback":
             return self.name
         return f"rollback:{self.name}"
+
+    @property
+    def top_level(self) -> bool:
+        return self.name in TOP_LEVEL_STEPS
 
     @property
     def done_key(self) -> str:
@@ -88,47 +98,10 @@ def choose_prior_tag(
 ) -> tuple[str | None, str]:
     """The prior good tag, in the order of DESIGN.md section 3, skipping the tag being deployed."""
     for tag, source in (
-        (last_good, "state/last_good.json in Spaces"),
+        (last_good, f"{LAST_GOOD_KEY} in Spaces"),
         (user_data, "deploy.odoo.prior_tag"),
         (baked, "the tag baked into the snapshot"),
     ):
         if tag and tag != current:
             return tag, source
     return None, "none known"
-
-
-@dataclass(frozen=True)
-class CutoverPlan:
-    assign_ip: bool
-    set_dns: bool
-    reason: str
-
-
-def plan_cutover(
-    *,
-    status: str | None,
-    user_data: bool,
-    reserved_ip: str | None,
-    holder: int | None,
-    droplet_id: int | None,
-    dns_wanted: bool,
-) -> CutoverPlan:
-    """Whether to take the reserved IP (and DNS). `holder`: the droplet id the reserved IP is assigned to
-    now (None: unassigned). Never moves traffic to a droplet whose gates did not pass."""
-    if not user_data:
-        return CutoverPlan(False, False, "no user-data: running on the snapshot's defaults, no cutover")
-    if status not in ("success", "rolled_back"):
-        return CutoverPlan(False, False, f"status {status}: gates did not pass, traffic stays where it is")
-    if reserved_ip is None:
-        return CutoverPlan(False, dns_wanted, "no reserved IP configured" + (
-            "; DNS points at this droplet's own address" if dns_wanted else ""))
-    if holder is not None and holder == droplet_id:
-        return CutoverPlan(False, dns_wanted, f"{reserved_ip} is already assigned to this droplet")
-    if status == "rolled_back":
-        if holder is None:
-            return CutoverPlan(True, dns_wanted,
-                               f"rolled back, but {reserved_ip} is unassigned (nothing else serves): taking it")
-        return CutoverPlan(False, False,
-                           f"rolled back to the prior tag; {reserved_ip} stays on droplet {holder}")
-    return CutoverPlan(True, dns_wanted, f"every gate passed: assigning {reserved_ip} to droplet {droplet_id}"
-                       + (f" (from {holder})" if holder else ""))

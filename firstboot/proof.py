@@ -12,7 +12,7 @@ from typing import Any
 
 from firstboot.config import Deploy
 from firstboot.gates import GATE_NAMES, HttpResult, ModuleRow
-from firstboot.state import State
+from firstboot.state import Attempt, State
 
 DEPLOY_STATUS = "deploy_status.json"
 STATUS = "status.json"
@@ -22,10 +22,6 @@ MODULE_INSTALL_LOG = "module_install.log"
 # Odoo's ir_module_module.state -> the schema's enum (installed, to_install, uninstalled). Odoo's own
 # value is kept beside it as `odoo_state`, so nothing is lost in the mapping.
 _STATE_MAP = {"installed": "installed", "to install": "to_install", "to upgrade": "to_install"}
-
-
-def deploy_id_for(now: dt.datetime) -> str:
-    return now.astimezone(dt.UTC).strftime("deploy-%Y%m%d-%H%M%S")
 
 
 def iso(now: dt.datetime) -> str:
@@ -55,7 +51,7 @@ def healthcheck_line(when: str, gate: str, r: HttpResult | None, detail: str, pa
     return f"{when} {gate} {verdict} url={url} status={status} latency_ms={latency_ms} excerpt={excerpt!r}\n"
 
 
-def _deciding_attempt(state: State):
+def _deciding_attempt(state: State) -> Attempt | None:
     return state.attempts[-1] if state.attempts else None
 
 
@@ -121,12 +117,12 @@ def build_deploy_status(state: State, deploy: Deploy, now: dt.datetime, *, edge_
                       "gates": [{k: g.get(k) for k in ("name", "passed", "detail", "latency_ms")}
                                 for g in a.gates]}
                      for a in state.attempts],
-        "rollback": state.rollback or {"performed": False},
-        "cutover": state.cutover or {"reserved_ip": None, "assigned": False, "dns": None,
-                                     "reason": "not reached"},
+        "rollback": state.rollback.to_dict() or {"performed": False},
+        "cutover": state.cutover.to_dict() or {"reserved_ip": None, "assigned": False, "dns": None,
+                                               "reason": "not reached"},
         "images": state.images,
-        "resources": state.resources,
-        "security": state.security,
+        "resources": state.resources.to_dict(),
+        "security": state.security.to_dict(),
         "runs": state.runs,
     }
     if status != "success":
@@ -159,6 +155,6 @@ def build_status(state: State, now: dt.datetime) -> dict[str, Any]:
         "attempt": len(state.attempts) - 1 if att else None,
         "tag": att.tag if att else None,
         "phases": state.phases,
-        "cutover": state.cutover or None,
+        "cutover": state.cutover.to_dict() or None,
         "error_message": state.error_message or state.fatal,
     }

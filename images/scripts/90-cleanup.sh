@@ -5,6 +5,11 @@
 # instance), no caches, an empty /tmp. Idempotent: everything here is "make it absent".
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
+# The droplet's paths: the contract's paths file, which travels inside the agent package Packer
+# uploaded (rendered from firstboot/contract/layout.py; ODL_PATHS_ENV points elsewhere for a test).
+paths_env=${ODL_PATHS_ENV:-/opt/odoo-droplet/firstboot/contract/paths.env}
+# shellcheck source=/dev/null
+. "$paths_env"
 
 # Pending updates would fail DigitalOcean's image check: refuse to snapshot rather than ship them.
 pending=$(apt-get -s upgrade --with-new-pkgs | grep -c '^Inst ' || true)
@@ -31,9 +36,8 @@ for home in /root /home/*; do
   rm -rf "$home"/.cache
 done
 # Per-droplet material the agent creates at first boot must never be shared between droplets.
-rm -rf /etc/odoo-droplet/tls /etc/odoo-droplet/stack /etc/odoo-droplet/secrets.env \
-  /root/odoo-droplet-credentials
-find /var/lib/odoo-droplet -mindepth 1 -delete
+rm -rf "$ODL_PATH_TLS_DIR" "$ODL_PATH_STACK_DIR" "$ODL_PATH_SECRETS_ENV" "$ODL_PATH_CREDENTIALS"
+find "$ODL_PATH_VAR" -mindepth 1 -delete
 rm -f /etc/ssl/private/ssl-cert-snakeoil.key /etc/ssl/certs/ssl-cert-snakeoil.pem
 unset HISTFILE
 history -c || true

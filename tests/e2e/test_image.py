@@ -453,7 +453,7 @@ def test_droplet_from_the_snapshot_has_the_agent_enabled_and_compose_v2(console_
         "PYTHONPATH=/opt/odoo-droplet",
         "python3",
         "-c",
-        "import firstboot.config, firstboot.layout; print('ok')",
+        "import firstboot.config, firstboot.contract.layout; print('ok')",
     )
     assert agent.stdout.strip() == "ok", agent.stderr
     poll(lambda: made.exec(first, "docker", "info").returncode == 0, 180, "the inner Docker engine")

@@ -13,7 +13,8 @@ from pathlib import Path
 import boto3
 import pytest
 
-from firstboot.spaces import LAST_GOOD_KEY, Outbox, Spaces
+from firstboot.contract.keys import LAST_GOOD_KEY
+from firstboot.spaces import Outbox, Spaces
 
 pytestmark = pytest.mark.integration
 

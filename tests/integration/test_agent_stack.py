@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from firstboot.agent import Agent, Renderers, SystemClock, load_inputs
+from firstboot.clock import SystemClock
 from firstboot.config import (
     BuildInfo,
     Deploy,
@@ -35,8 +35,11 @@ from firstboot.config import (
     RegistrySpec,
     Resources,
 )
+from firstboot.contract.layout import Layout
+from firstboot.core import Agent, Renderers
+from firstboot.inputs import load_inputs
 from firstboot.probes import LoopbackHttp, run_command
-from firstboot.state import Paths, atomic_write, load_state
+from firstboot.state import atomic_write, load_state
 
 pytestmark = pytest.mark.integration
 
@@ -135,7 +138,7 @@ def build_stack(root: Path):
         build=BuildInfo(git_sha="b" * 40),
         deploy_id="deploy-20261127-040000",
     )
-    paths = Paths.under(root)
+    paths = Layout(root)
     paths.etc.mkdir(parents=True)
     atomic_write(paths.baked_json, json.dumps({"prior_tag": "18.0-prior"}))
     sec = {"DB_PASSWORD": "pw-" + secrets.token_hex(8), "ADMIN_PASSWD": "adm-" + secrets.token_hex(8)}
@@ -160,7 +163,7 @@ def build_stack(root: Path):
     def cleanup() -> None:
         subprocess.run(["docker", "rm", "-f", f"odl-install-{deploy.deploy_id}-0",
                         f"odl-install-{deploy.deploy_id}-1"], capture_output=True)
-        subprocess.run(["docker", "compose", "-p", project, "-f", str(paths.stack / "docker-compose.yml"),
+        subprocess.run(["docker", "compose", "-p", project, "-f", str(paths.stack_dir / "docker-compose.yml"),
                         "down", "-v", "-t", "0"], capture_output=True, timeout=120)
 
     return make, paths, runner, sec, cleanup
@@ -177,8 +180,8 @@ def stack():
     shutil.rmtree(root, ignore_errors=True)
 
 
-def module_rows(paths: Paths, project: str) -> str:
-    r = subprocess.run(["docker", "compose", "-p", project, "-f", str(paths.stack / "docker-compose.yml"), "exec",
+def module_rows(paths: Layout, project: str) -> str:
+    r = subprocess.run(["docker", "compose", "-p", project, "-f", str(paths.stack_dir / "docker-compose.yml"), "exec",
                         "-T", "db", "psql", "-At", "-U", "odoo", "-d", "odoo", "-c",
                         "select name, state from ir_module_module where name in ('base','web') order by 1"],
                        capture_output=True, text=True, timeout=60)
@@ -208,7 +211,7 @@ def test_real_failed_install_rolls_back_on_a_fresh_database(stack):
     assert st.status == "rolled_back", st.attempts
     assert "exited 255" in st.attempts[0].failed
     assert st.attempts[1].tag == "18.0-prior" and st.attempts[1].passed
-    assert st.rollback["database"].startswith("dropped")
+    assert st.rollback.database.startswith("dropped")
     assert any("dropdb" in c for c in runner.calls)
     assert module_rows(paths, agent.compose.project) == "base|installed\nweb|installed\n"
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from firstboot.config import Secrets
+from firstboot.contract.layout import Layout
 from firstboot.gates import CommandResult, HttpResult
 from firstboot.spaces import SpacesError
 
@@ -67,7 +68,7 @@ class FakeDroplet:
     # --- what the stack runs ----------------------------------------------------------------------
     @property
     def compose_file(self) -> Path:
-        return self.root / "etc/odoo-droplet/stack/docker-compose.yml"
+        return Layout(self.root).stack_dir / "docker-compose.yml"
 
     def odoo_tag(self) -> str:
         m = re.search(r"image: \S+/odoo:(\S+)", self.compose_file.read_text())
@@ -132,7 +133,7 @@ class FakeDroplet:
         if a[0] == "certbot":
             if not self.certbot_works:
                 return self.fail(a, "Certbot failed to authenticate some domains (authenticator: webroot)")
-            live = self.root / "etc/letsencrypt/live" / a[a.index("-d") + 1]
+            live = Layout(self.root).letsencrypt_live / a[a.index("-d") + 1]
             live.mkdir(parents=True, exist_ok=True)
             (live / "fullchain.pem").write_text("CERT")
             (live / "privkey.pem").write_text("KEY")
@@ -358,6 +359,6 @@ class FakeDoApi:
 def make_secrets() -> Secrets:
     import secrets as s
 
-    return Secrets(db_password="db-" + s.token_hex(8), admin_passwd="adm-" + s.token_hex(8),
-                   do_token="dop_v1_" + s.token_hex(16), spaces_key="SK" + s.token_hex(6),
-                   spaces_secret="ss-" + s.token_hex(12))
+    return Secrets.from_env({"DB_PASSWORD": "db-" + s.token_hex(8), "ADMIN_PASSWD": "adm-" + s.token_hex(8),
+                             "DIGITALOCEAN_TOKEN": "dop_v1_" + s.token_hex(16), "SPACES_KEY": "SK" + s.token_hex(6),
+                             "SPACES_SECRET": "ss-" + s.token_hex(12)})

@@ -7,14 +7,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-from firstboot.agent import acquire_lock, main
-from firstboot.state import Attempt, Paths, State, save_state
+from firstboot.agent import main
+from firstboot.contract.layout import Layout
+from firstboot.lock import acquire_lock
+from firstboot.state import Attempt, State, save_state
 
 
 def test_status_before_and_after(tmp_path, capsys):
     assert main(["status", "--root", str(tmp_path)]) == 1
     assert "has not run yet" in capsys.readouterr().out
-    paths = Paths.under(tmp_path)
+    paths = Layout(tmp_path)
     save_state(paths.state_json, State(deploy_id="deploy-20261127-030000", started_at="t", user_data=True,
                                        attempts=[Attempt(tag="18.0")], current="install"))
     assert main(["status", "--root", str(tmp_path)]) == 0
@@ -24,17 +26,17 @@ def test_status_before_and_after(tmp_path, capsys):
 
 def test_publish_without_user_data_does_nothing(tmp_path):
     assert main(["publish", "--root", str(tmp_path)]) == 0
-    assert not Paths.under(tmp_path).credentials.exists()  # never generates passwords behind the agent's back
+    assert not Layout(tmp_path).credentials.exists()  # never generates passwords behind the agent's back
 
 
 def test_one_agent_at_a_time(tmp_path):
-    paths = Paths.under(tmp_path)
+    paths = Layout(tmp_path)
     fd = acquire_lock(paths, wait=False)
     assert fd is not None
     # Another process (flock is per open file description) cannot take it while we hold it.
-    code = ("import sys; from pathlib import Path; from firstboot.agent import acquire_lock; "
-            "from firstboot.state import Paths; "
-            f"sys.exit(0 if acquire_lock(Paths(Path({str(tmp_path)!r})), wait=False) is None else 1)")
+    code = ("import sys; from pathlib import Path; from firstboot.lock import acquire_lock; "
+            "from firstboot.contract.layout import Layout; "
+            f"sys.exit(0 if acquire_lock(Layout(Path({str(tmp_path)!r})), wait=False) is None else 1)")
     assert subprocess.run([sys.executable, "-c", code], timeout=30).returncode == 0
 
 

@@ -11,7 +11,6 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from firstboot.agent import Agent, load_inputs
 from firstboot.config import (
     BuildInfo,
     Deploy,
@@ -25,9 +24,14 @@ from firstboot.config import (
     Resources,
     SpacesSpec,
 )
+from firstboot.contract.keys import LAST_GOOD_KEY
+from firstboot.contract.layout import Layout
+from firstboot.core import Agent
+from firstboot.doapi import DoApiError
 from firstboot.gates import GATE_NAMES
-from firstboot.spaces import LAST_GOOD_KEY
-from firstboot.state import Paths, atomic_write, load_state
+from firstboot.inputs import load_inputs
+from firstboot.state import atomic_write, load_state
+from firstboot.steps import STEPS, start_app
 from tests.unit.agent_fakes import (
     Crash,
     FakeClock,
@@ -75,7 +79,7 @@ class World:
 
     def __init__(self, tmp_path: Path, deploy: Deploy | None = None, user_data: bool = True,
                  behaviour: dict[str, str] | None = None, holder: int | None = OTHER) -> None:
-        self.paths = Paths.under(tmp_path)
+        self.paths = Layout(tmp_path)
         self.deploy = deploy or base_deploy()
         self.secrets = make_secrets()
         self.paths.etc.mkdir(parents=True)
@@ -95,7 +99,7 @@ class World:
         self.api = FakeDoApi(holders={IP: holder})
         self.api_calls = 0
 
-    def agent(self) -> Agent:
+    def agent(self, steps: dict | None = None) -> Agent:
         inputs = load_inputs(self.paths)
 
         def api():
@@ -106,7 +110,7 @@ class World:
                      resources=lambda: Resources(2, 4096, 80), free_disk_gb=lambda: 50.0,
                      metadata=FakeMetadata, doapi=api,
                      spaces=lambda: self.spaces if inputs.deploy.spaces else None,
-                     chown=lambda p, uid: None)
+                     chown=lambda p, uid: None, steps=steps)
 
     def run(self):
         return self.agent().run_all()
@@ -175,7 +179,7 @@ def test_happy_path_every_gate_passes_then_proofs_then_cutover(tmp_path):
     assert w.droplet.iptables_rules == 1
     assert_no_secrets(w)
     # Files the droplet keeps: 0600 for what holds secrets.
-    for p in (w.paths.stack / "odoo.env", w.paths.stack / "odoo.conf", w.paths.state_json):
+    for p in (w.paths.stack_dir / "odoo.env", w.paths.stack_dir / "odoo.conf", w.paths.state_json):
         assert stat.S_IMODE(p.stat().st_mode) == 0o600
 
 
@@ -252,15 +256,12 @@ def test_both_tags_failing_is_failed_and_nothing_moves(tmp_path):
 
 def test_database_down_at_verify_fails_db_gates(tmp_path):
     w = World(tmp_path)
-    agent = w.agent()
-    orig = agent.step_start_app
 
-    def start_app_then_db_dies(step):
-        orig(step)
+    def start_app_then_db_dies(job, step):
+        start_app.run(job, step)
         w.droplet.db_down = True
 
-    agent.step_start_app = start_app_then_db_dies
-    st = agent.run_all()
+    st = w.agent(steps={**STEPS, "start-app": start_app_then_db_dies}).run_all()
     assert st.status == "failed"  # the rollback's own start-data waits for a database that never answers
     gates = {g["name"]: g for g in st.attempts[0].gates}
     assert not gates["db_reachable"]["passed"] and not gates["health_internal"]["passed"]
@@ -348,7 +349,7 @@ def test_crash_after_assign_never_cuts_over_twice(tmp_path):
     st = w.run()
     assert st.status == "success"
     assert w.api.assigns == [(IP, ME)]  # it saw it already holds the IP
-    assert "already assigned to this droplet" in st.cutover["reason"]
+    assert "already assigned to this droplet" in st.cutover.reason
     assert w.api.records == {"erp.example.test": IP}
 
 
@@ -371,12 +372,12 @@ def test_no_user_data_generates_credentials_and_never_cuts_over(tmp_path):
     assert stat.S_IMODE(cred.stat().st_mode) == 0o600
     creds = dict(line.split("=", 1) for line in cred.read_text().splitlines() if "=" in line
                  and not line.startswith("#"))
-    assert len(creds["DB_PASSWORD"]) >= 24 and creds["DB_PASSWORD"] == (w.paths.stack / "db_password").read_text()
+    assert len(creds["DB_PASSWORD"]) >= 24 and creds["DB_PASSWORD"] == (w.paths.stack_dir / "db_password").read_text()
     assert w.api_calls == 0 and w.bucket == {}
     doc = w.deploy_status()
     jsonschema.validate(doc, schema())
     assert "no user-data" in doc["cutover"]["reason"] and doc["cutover"]["assigned"] is False
-    assert (w.paths.tls / "selfsigned.crt").exists()
+    assert (w.paths.tls_dir / "selfsigned.crt").exists()
     # Stable across runs: the same passwords on the next boot.
     assert load_inputs(w.paths).secrets.db_password == creds["DB_PASSWORD"]
     text = w.all_written_text().replace(cred.read_text(), "")
@@ -389,7 +390,7 @@ def test_nginx_refusing_the_site_fails_the_attempt_and_leaves_nginx_alone(tmp_pa
     st = w.run()
     assert st.status == "failed"
     assert st.attempts[0].failed.startswith("configure: nginx -t refused")
-    assert not w.paths.nginx_available.exists() and not w.paths.nginx_enabled.is_symlink()
+    assert not w.paths.nginx_site.exists() and not w.paths.nginx_site_enabled.is_symlink()
     assert not [c for c in w.droplet.calls if c[0] == "systemctl"]
     assert w.api.assigns == []
 
@@ -416,7 +417,7 @@ def test_letsencrypt_certificate_or_recorded_self_signed(tmp_path, works):
     assert st.status == "success"  # a certificate problem does not fail the deploy
     certbot = [c for c in w.droplet.calls if c[0] == "certbot"]
     assert "--server" in certbot[0] and "https://10.213.0.1:14000/dir" in certbot[0]
-    site = w.paths.nginx_available.read_text()
+    site = w.paths.nginx_site.read_text()
     doc = w.deploy_status()
     if works:
         assert len(certbot) == 1 and doc["security"]["certificate"] == "letsencrypt"
@@ -465,8 +466,63 @@ def test_managed_postgres_never_touches_a_db_container(tmp_path, fault):
     assert st.status == ("rolled_back" if fault else "success")
     assert not [c for c in w.droplet.calls if c[:2] == ("docker", "compose") and "db" in c]
     assert w.droplet.managed_calls > 0
-    assert "db:" not in (w.paths.stack / "docker-compose.yml").read_text().split("services:")[1].split("volumes:")[0]
+    assert "db:" not in (w.paths.stack_dir / "docker-compose.yml").read_text().split("services:")[1].split("volumes:")[0]
     gates = {g["name"]: g for g in st.attempts[-1].gates}
     assert gates["db_reachable"]["passed"] and gates["container_up"]["passed"]
     if fault:
         assert w.droplet.drops == 1  # the failed fresh install's database, dropped over SQL
+
+
+def test_an_api_error_at_cutover_is_recorded_and_traffic_stays(tmp_path):
+    w = World(tmp_path)
+
+    def refuse(ip):
+        raise DoApiError("GET", f"/v2/reserved_ips/{ip}", 503, "upstream unavailable")
+
+    w.api.holder = refuse
+    st = w.run()
+    assert st.status == "success"  # the deploy is healthy; only the cutover did not happen
+    cut = w.deploy_status()["cutover"]
+    assert "503" in cut["error"] and cut["reason"].startswith("cutover error:") and cut["assigned"] is False
+    assert cut["droplet_id"] == ME and cut["reserved_ip"] == IP and "holder_before" not in cut
+    assert w.api.assigns == [] and LAST_GOOD_KEY not in w.bucket
+
+
+def test_a_missing_api_token_at_cutover_is_recorded(tmp_path):
+    w = World(tmp_path)
+    agent = w.agent()
+    agent.doapi_factory = agent._default_doapi
+    agent.secrets = replace(agent.secrets, do_token=None)
+    st = agent.run_all()
+    assert st.status == "success" and "no DIGITALOCEAN_TOKEN" in st.cutover.error
+    assert w.api.assigns == []
+
+
+def test_cutover_does_not_swallow_a_bug(tmp_path):
+    # Only the errors the cutover means are recorded; anything else (a bug) stops the agent loudly,
+    # and the resumed agent finds the cutover not done.
+    w = World(tmp_path)
+
+    def bug(ip):
+        raise RuntimeError("a bug, not an API answer")
+
+    w.api.holder = bug
+    with pytest.raises(RuntimeError, match="a bug"):
+        w.run()
+    st = load_state(w.paths.state_json)
+    assert st and "publish" in st.done and "cutover" not in st.done
+
+
+def test_nginx_refusal_puts_back_the_previous_site_and_debians_default(tmp_path):
+    w = World(tmp_path)
+    w.droplet.nginx_t_fails = True
+    site, default = w.paths.nginx_site, w.paths.nginx_default_enabled
+    site.parent.mkdir(parents=True)
+    site.write_text("# the site before this deploy\n")
+    default.parent.mkdir(parents=True)
+    default.symlink_to("/etc/nginx/sites-available/default")
+    st = w.run()
+    assert st.status == "failed" and st.attempts[0].failed.startswith("configure: nginx -t refused")
+    assert site.read_text() == "# the site before this deploy\n"
+    assert default.is_symlink() and str(default.readlink()) == "/etc/nginx/sites-available/default"
+    assert not [c for c in w.droplet.calls if c[0] == "systemctl"]

@@ -3,7 +3,8 @@ and whether (and why) to cut over."""
 
 from __future__ import annotations
 
-from firstboot.phases import Step, choose_prior_tag, decide, next_step, plan_cutover
+from firstboot.phases import Step, choose_prior_tag, decide, next_step
+from firstboot.plans.cutover import plan_cutover
 from firstboot.state import Attempt, State
 
 

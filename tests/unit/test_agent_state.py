@@ -8,8 +8,10 @@ import stat
 
 import pytest
 
-from firstboot.agent import load_inputs, parse_env_file
-from firstboot.state import Attempt, Paths, State, atomic_write, load_state, save_state
+from firstboot.contract.envfile import parse_env
+from firstboot.contract.layout import Layout
+from firstboot.inputs import load_inputs
+from firstboot.state import Attempt, State, atomic_write, load_state, save_state
 
 
 def test_round_trip_and_mode(tmp_path):
@@ -38,21 +40,21 @@ def test_atomic_write_leaves_old_content_on_failure(tmp_path, monkeypatch):
 
 
 def test_paths_follow_the_droplet_layout(tmp_path):
-    real = Paths()
+    real = Layout()
     assert str(real.state_json) == "/var/lib/odoo-droplet/state.json"
     assert str(real.deploy_json) == "/etc/odoo-droplet/deploy.json"
     assert str(real.credentials) == "/root/odoo-droplet-credentials"
     assert str(real.proof_dir("deploy-1")) == "/var/lib/odoo-droplet/proofs/deploy-1"
-    assert str(Paths.under(tmp_path).stack) == f"{tmp_path}/etc/odoo-droplet/stack"
+    assert str(Layout(tmp_path).stack_dir) == f"{tmp_path}/etc/odoo-droplet/stack"
 
 
 def test_env_file_parsing():
-    env = parse_env_file('# c\nDB_PASSWORD=a=b\nADMIN_PASSWD="q w"\n\nX\n')
+    env = parse_env('# c\nDB_PASSWORD=a=b\nADMIN_PASSWD="q w"\n\nX\n')
     assert env == {"DB_PASSWORD": "a=b", "ADMIN_PASSWD": "q w"}
 
 
 def test_inputs_with_user_data_fix_loose_modes(tmp_path):
-    paths = Paths.under(tmp_path)
+    paths = Layout(tmp_path)
     paths.etc.mkdir(parents=True)
     paths.deploy_json.write_text(json.dumps({"project": "p"}))
     paths.secrets_env.write_text("DB_PASSWORD=dbpw-123456\nADMIN_PASSWD=adm-123456\n")
@@ -63,7 +65,7 @@ def test_inputs_with_user_data_fix_loose_modes(tmp_path):
 
 
 def test_inputs_without_user_data_use_baked_settings(tmp_path):
-    paths = Paths.under(tmp_path)
+    paths = Layout(tmp_path)
     paths.etc.mkdir(parents=True)
     paths.baked_json.write_text(json.dumps({"prior_tag": "18.0-a", "deploy": {"project": "baked"}}))
     inp = load_inputs(paths)

@@ -11,8 +11,10 @@ import jsonschema
 import pytest
 
 from firstboot.config import BuildInfo, Deploy, OdooSpec
+from firstboot.contract.ids import deploy_id_for
 from firstboot.gates import GATE_NAMES, HttpResult, ModuleRow
-from firstboot.proof import build_deploy_status, build_status, deploy_id_for, healthcheck_line, module_entries
+from firstboot.proof import build_deploy_status, build_status, healthcheck_line, module_entries
+from firstboot.records import CutoverRecord, RollbackRecord
 from firstboot.state import Attempt, State
 
 NOW = dt.datetime(2026, 11, 27, 3, 4, 5, tzinfo=dt.UTC)
@@ -89,15 +91,18 @@ def test_rolled_back_proof_reports_the_serving_attempt_and_both_attempts():
     a0 = Attempt(tag="18.0-b", passed=False, gates=gates(False, "realtime_route"))
     a1 = Attempt(tag="18.0-a", passed=True, gates=gates())
     st = state("rolled_back", [a0, a1], prior_tag="18.0-a",
-               rollback={"performed": True, "from_tag": "18.0-b", "to_tag": "18.0-a"},
-               cutover={"reserved_ip": "127.0.0.100", "assigned": False, "dns": None,
-                        "reason": "rolled back to the prior tag; 127.0.0.100 stays on droplet 1"})
+               rollback=RollbackRecord(performed=True, from_tag="18.0-b", to_tag="18.0-a"),
+               cutover=CutoverRecord(reserved_ip="127.0.0.100", assigned=False, dns=None,
+                                     reason="rolled back to the prior tag; 127.0.0.100 stays on droplet 1"))
     doc = build_deploy_status(st, DEPLOY, NOW, edge_base="https://erp.example.test", proof_dir="/p")
     assert doc["odoo_tag"] == "18.0-a" and all(g["passed"] for g in doc["gates"])
     assert [a["tag"] for a in doc["attempts"]] == ["18.0-b", "18.0-a"]
     assert not [g for g in doc["attempts"][0]["gates"] if g["name"] == "realtime_route"][0]["passed"]
     assert doc["rollback_info"] == {"previous_tag": "18.0-a", "rollback_available": True}
     assert "stays on droplet 1" in doc["cutover"]["reason"]
+    # The typed records write the shape the untyped dicts had: only the keys that were set, in order.
+    assert doc["rollback"] == {"performed": True, "from_tag": "18.0-b", "to_tag": "18.0-a"}
+    assert list(doc["cutover"]) == ["reserved_ip", "assigned", "dns", "reason"] and doc["cutover"]["dns"] is None
 
 
 def test_status_json_and_healthcheck_line():

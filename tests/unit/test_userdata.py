@@ -23,21 +23,21 @@ from builder.userdata import (
     render_user_data,
     secrets_env,
 )
-from firstboot.agent import parse_env_file
 from firstboot.config import REDACTED, Deploy, DnsSpec, OdooSpec, ReservedIpSpec, Secrets, SpacesSpec
+from firstboot.contract.envfile import parse_env
 
 
 def make_secrets() -> Secrets:
     # Generated at runtime; the awkward characters prove quoting, not luck, keeps the document intact.
     tricky = "q'\"#: {x} $HOME `id` \\ " + pysecrets.token_urlsafe(12)
-    return Secrets(
-        db_password=tricky,
-        admin_passwd=pysecrets.token_urlsafe(18),
-        do_token="dop_v1_" + pysecrets.token_hex(32),
-        spaces_key=pysecrets.token_hex(10),
-        spaces_secret=pysecrets.token_urlsafe(30),
-        registry_token="ghp_" + pysecrets.token_hex(18),
-    )
+    return Secrets.from_env({
+        "DB_PASSWORD": tricky,
+        "ADMIN_PASSWD": pysecrets.token_urlsafe(18),
+        "DIGITALOCEAN_TOKEN": "dop_v1_" + pysecrets.token_hex(32),
+        "SPACES_KEY": pysecrets.token_hex(10),
+        "SPACES_SECRET": pysecrets.token_urlsafe(30),
+        "REGISTRY_TOKEN": "ghp_" + pysecrets.token_hex(18),
+    })
 
 
 def full_deploy() -> Deploy:
@@ -114,7 +114,7 @@ def test_starts_the_firstboot_unit_without_blocking_cloud_final():
 
 def test_a_newline_in_a_secret_is_refused():
     with pytest.raises(ValueError, match="DB_PASSWORD"):
-        render_user_data(Deploy(), Secrets(db_password="a\nb", admin_passwd="x" * 16))
+        render_user_data(Deploy(), Secrets.from_env({"DB_PASSWORD": "a\nb", "ADMIN_PASSWD": "x" * 16}))
 
 
 def test_small_settings_are_not_compressed():
@@ -167,7 +167,7 @@ def test_secrets_env_reads_back_in_bash_exactly(tmp_path):
     # Generated passwords may hold any printable character; a shell sourcing the file gets each exactly.
     env_file = tmp_path / "secrets.env"
     for value in TRICKY:
-        env_file.write_text(secrets_env(Secrets(db_password=value, admin_passwd="a" * 16)))
+        env_file.write_text(secrets_env(Secrets.from_env({"DB_PASSWORD": value, "ADMIN_PASSWD": "a" * 16})))
         out = subprocess.run(
             ["bash", "-c", 'set -a; . "$1"; printf %s "$DB_PASSWORD"', "_", str(env_file)],
             capture_output=True,
@@ -179,11 +179,12 @@ def test_secrets_env_reads_back_in_bash_exactly(tmp_path):
         assert env_of(env_file.read_text())["DB_PASSWORD"] == value
 
 
-def test_secrets_env_matches_the_agents_reader_where_plain_quoting_can():
-    # The agent (firstboot/agent.py) strips one pair of surrounding quotes; every value that does not
-    # hold both a single quote and a shell-special character reads back exactly through it.
-    readable = [v for v in TRICKY if not ("'" in v and any(c in v for c in '"\\$`!'))]
-    assert len(readable) >= 6
-    for value in readable:
-        text = secrets_env(Secrets(db_password=value, admin_passwd="a" * 16))
-        assert parse_env_file(text)["DB_PASSWORD"] == value
+def test_secrets_env_matches_the_agents_reader():
+    # The agent reads secrets.env with the contract's one env-file reader (firstboot/contract/envfile.py),
+    # which understands shell quoting: every value reads back exactly, including those that hold both a
+    # single quote and a shell-special character (which a plain strip-one-pair-of-quotes reader could not).
+    hard = [v for v in TRICKY if "'" in v and any(c in v for c in '"\\$`!')]
+    assert len(TRICKY) - len(hard) >= 6 and hard
+    for value in TRICKY:
+        text = secrets_env(Secrets.from_env({"DB_PASSWORD": value, "ADMIN_PASSWD": "a" * 16}))
+        assert parse_env(text)["DB_PASSWORD"] == value

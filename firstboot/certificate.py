@@ -1,0 +1,54 @@
+"""Certificates nginx serves: a self-signed one made at preflight, Let's Encrypt (or the ACME server
+configured, pebble on the local cloud) over HTTP-01 through nginx's /.well-known/acme-challenge/.
+
+Until certbot succeeds nginx serves the self-signed certificate. Tried at configure (works when the
+name already reaches this droplet, and on the local cloud) and again right after this droplet took the
+reserved IP. The decisions are firstboot/plans/certificate.py's.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from firstboot.contract.layout import self_signed_paths
+from firstboot.core import Agent
+from firstboot.errors import Fatal
+from firstboot.job import Job
+from firstboot.nginx_site import configure_nginx
+from firstboot.plans.certificate import LETSENCRYPT, certbot_command, certbot_outcome, plan_certificate
+from firstboot.records import ABSENT
+
+
+def ensure_self_signed_cert(agent: Agent) -> None:
+    crt, key = (Path(p) for p in self_signed_paths(agent.layout))
+    if crt.exists() and key.exists():
+        return
+    agent.layout.tls_dir.mkdir(parents=True, exist_ok=True)
+    name = agent.deploy.edge.domain or "localhost"
+    r = agent.run(("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "825",
+                   "-subj", f"/CN={name}", "-addext", f"subjectAltName=DNS:{name}",
+                   "-keyout", str(key), "-out", str(crt)), timeout=60)
+    if not r.ok:
+        raise Fatal(f"openssl could not make a self-signed certificate: {r.stderr.strip()[:200]}")
+    if key.exists():
+        os.chmod(key, 0o600)
+
+
+def have_letsencrypt(agent: Agent) -> bool:
+    domain = agent.deploy.edge.domain
+    return bool(domain) and (agent.layout.letsencrypt_live / str(domain) / "fullchain.pem").exists()
+
+
+def ensure_certificate(job: Job, when: str) -> None:
+    agent, sec = job.agent, job.state.security
+    plan = plan_certificate(agent.deploy, user_data=job.state.user_data, have_certificate=have_letsencrypt(agent))
+    if not plan.request:
+        if plan.record is not None and not (plan.keep_recorded and sec.certificate is not ABSENT):
+            sec.certificate = plan.record
+        return
+    r = agent.run(certbot_command(agent.deploy, str(agent.layout.acme_webroot)), timeout=300)
+    sec.certificate = certbot_outcome(ok=r.ok, have_certificate=have_letsencrypt(agent), when=when,
+                                      output=r.stderr or r.stdout, returncode=r.returncode)
+    if sec.certificate == LETSENCRYPT:
+        configure_nginx(agent, agent.tag_deploy(job.state.attempts[-1].tag))

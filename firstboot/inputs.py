@@ -1,0 +1,79 @@
+"""The agent's inputs: settings and secrets.
+
+With user-data, cloud-init wrote deploy.json and secrets.env; without it (a console-made droplet) the
+snapshot's baked settings are used and passwords are generated once into the credentials file (0600),
+read back on every later run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets as pysecrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from firstboot.config import Deploy, Secrets
+from firstboot.contract.envfile import parse_env, render_env
+from firstboot.contract.layout import Layout
+from firstboot.contract.passwords import generate_password
+from firstboot.state import atomic_write
+
+CREDENTIALS_HEADER = (
+    "Generated on first boot of this droplet (it had no user-data). Keep them safe.\n"
+    "ADMIN_PASSWD is Odoo's master password (database manager); DB_PASSWORD is PostgreSQL's."
+)
+
+
+@dataclass
+class Inputs:
+    deploy: Deploy
+    secrets: Secrets
+    user_data: bool
+    baked: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+def load_deploy(layout: Layout, baked: dict[str, Any]) -> Deploy:
+    if layout.deploy_json.exists():
+        return Deploy.from_dict(json.loads(layout.deploy_json.read_text()))
+    if baked.get("deploy"):
+        return Deploy.from_dict(baked["deploy"])
+    return Deploy()
+
+
+def tighten_modes(layout: Layout) -> list[str]:
+    """The settings and secrets from user-data must be root's alone: fix a loose mode, say so."""
+    warnings = []
+    for p in (layout.deploy_json, layout.secrets_env):
+        if p.exists() and p.stat().st_mode & 0o077:
+            warnings.append(f"{p} was mode {oct(p.stat().st_mode & 0o777)}; set to 0600")
+            os.chmod(p, 0o600)
+    return warnings
+
+
+def generated_credentials(layout: Layout, token: Callable[[int], str]) -> dict[str, str]:
+    """The passwords of a droplet without user-data: made once, then read back on every run."""
+    if layout.credentials.exists():
+        return parse_env(layout.credentials.read_text())
+    env = {"DB_PASSWORD": generate_password(token), "ADMIN_PASSWD": generate_password(token)}
+    atomic_write(layout.credentials, render_env(env, header=CREDENTIALS_HEADER), mode=0o600)
+    return env
+
+
+def load_inputs(layout: Layout, token: Callable[[int], str] = pysecrets.token_urlsafe) -> Inputs:
+    baked: dict[str, Any] = {}
+    if layout.baked_json.exists():
+        baked = json.loads(layout.baked_json.read_text())
+    user_data = layout.secrets_env.exists()
+    deploy = load_deploy(layout, baked)
+    if user_data:
+        secrets = Secrets.from_env(parse_env(layout.secrets_env.read_text()))
+        warnings = tighten_modes(layout)
+    else:
+        env = generated_credentials(layout, token)
+        # Only the two passwords: a droplet without user-data has no token and no Spaces keys.
+        secrets = Secrets.from_env({"DB_PASSWORD": env["DB_PASSWORD"], "ADMIN_PASSWD": env["ADMIN_PASSWD"]})
+        warnings = []
+    return Inputs(deploy, secrets, user_data, baked, warnings)

@@ -1,0 +1,38 @@
+"""configure: the stack's files for this attempt's tag, then nginx and the certificate."""
+
+from __future__ import annotations
+
+import logging
+
+from firstboot.certificate import ensure_certificate
+from firstboot.job import Job
+from firstboot.nginx_site import configure_nginx
+from firstboot.phases import Step
+from firstboot.render.compose import DB_PASSWORD_FILE, render_db_password_file
+from firstboot.state import atomic_write
+from firstboot.workers import plan_workers
+
+log = logging.getLogger("odoo-droplet")
+
+
+def run(job: Job, step: Step) -> None:
+    agent = job.agent
+    att = job.attempt(step)
+    d = agent.tag_deploy(att.tag)
+    plan = plan_workers(job.state.resources.measured(), agent.deploy.odoo.workers)
+    stack = agent.layout.stack_dir
+    stack.mkdir(parents=True, exist_ok=True)
+    image = agent.image_ref(att.tag)
+    atomic_write(stack / "docker-compose.yml", agent.renderers.compose(d, image), 0o600)
+    atomic_write(stack / "odoo.env", agent.renderers.compose_env(d, agent.secrets), 0o600)
+    atomic_write(stack / DB_PASSWORD_FILE, render_db_password_file(agent.secrets), 0o600)
+    conf = stack / "odoo.conf"
+    atomic_write(conf, agent.renderers.odoo_conf(d, agent.secrets, plan), 0o600)
+    # The odoo image runs as its own user: the 0600 file must be that user's to be readable.
+    uid = agent.run(("docker", "run", "--rm", "--network", "none", "--entrypoint", "id", image, "-u"), timeout=60)
+    if uid.ok and uid.stdout.strip().isdigit():
+        agent.chown(conf, int(uid.stdout.strip()))
+    else:
+        log.warning("could not read the odoo image's uid; odoo.conf stays root-owned")
+    configure_nginx(agent, d)
+    ensure_certificate(job, "configure")

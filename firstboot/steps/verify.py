@@ -1,0 +1,98 @@
+"""verify: probe every gate in rounds until all pass (and stay up through the soak) or the deadline."""
+
+from __future__ import annotations
+
+from firstboot import gates as G
+from firstboot.core import Agent
+from firstboot.database import module_rows
+from firstboot.errors import StepFailed
+from firstboot.job import Job
+from firstboot.phases import Step
+from firstboot.probes import docker_inspect, parse_compose_ps, parse_inspect
+from firstboot.proof import HEALTHCHECK_LOG, healthcheck_line, iso
+from firstboot.stack import all_services
+
+VERIFY_POLL_SECONDS = 2.0
+
+Sample = tuple[float, list[G.ContainerInfo]]
+Probe = tuple[G.GateResult, G.HttpResult | None]
+
+
+def run(job: Job, step: Step) -> None:
+    agent = job.agent
+    clock = agent.clock
+    att = job.attempt(step)
+    timeout = agent.deploy.gates.timeout_seconds
+    t0 = clock.monotonic()
+    samples: list[Sample] = []
+    job.append_proof(HEALTHCHECK_LOG, f"# verify {att.tag} (attempt {step.attempt or 0}) at {iso(clock.now())}\n")
+    outcome, results = "retry", []
+    for _ in range(10_000):  # bounded by the deadline well before this count
+        results = probe_round(agent, samples)
+        when = iso(clock.now())
+        for g, r in results:
+            job.append_proof(HEALTHCHECK_LOG, healthcheck_line(when, g.name, r, g.detail, g.passed, g.latency_ms))
+        outcome = G.round_outcome([g for g, _ in results], clock.monotonic() - t0, timeout)
+        if outcome != "retry":
+            break
+        clock.sleep(VERIFY_POLL_SECONDS)
+    att.gates = [{**g.to_dict(), "status_code": r.status if r else None} for g, r in results]
+    att.containers = {c.service: {"state": c.state, "health": c.health, "restarts": c.restart_count,
+                                  "uptime": c.started_at} for c in (samples[-1][1] if samples else [])}
+    att.passed = outcome == "pass"
+    if not att.passed:
+        job.failing_responses = [(g, r) for g, r in results if not g.passed]
+        failing = ", ".join(g.name for g, _ in results if not g.passed)
+        raise StepFailed(f"gates failed: {failing}")
+
+
+def containers(agent: Agent) -> list[G.ContainerInfo]:
+    ps = agent.run(agent.compose.ps(), timeout=30)
+    if not ps.ok:
+        return []
+    try:
+        rows = parse_compose_ps(ps.stdout)
+    except ValueError:
+        return []
+    names = {r.get("Name", ""): r.get("Service", "") for r in rows if r.get("Name")}
+    if not names:
+        return []
+    ins = agent.run(docker_inspect(*names), timeout=30)
+    try:
+        return parse_inspect(ins.stdout, names) if ins.stdout.strip() else []
+    except ValueError:
+        return []
+
+
+def probe_round(agent: Agent, samples: list[Sample]) -> list[Probe]:
+    """One probe of every gate (firstboot/gates.py judges each)."""
+    d, t = agent.deploy, agent.deploy.gates.probe_timeout_seconds
+    base = agent.edge_base
+    samples.append((agent.clock.monotonic(), containers(agent)))
+    host = agent.domain_host
+
+    def on_edge(url: str, follow: int = 0) -> G.HttpResult:
+        # Our own nginx on loopback, with the public name as Host (and SNI).
+        return agent.http.get(url, connect_host="127.0.0.1", port=443, tls=True, host_header=host, timeout=t,
+                              follow=follow)
+
+    out: list[Probe] = []
+    out.append((G.container_up(samples, all_services(d), d.gates.soak_seconds), None))
+    r = agent.http.get("http://127.0.0.1:8069/web/health?db_server_status=1", connect_host="127.0.0.1",
+                       port=8069, tls=False, host_header="127.0.0.1:8069", timeout=t)
+    out.append((G.health_internal(r), r))
+    r = on_edge(f"{base}/web/health")
+    out.append((G.health_edge(r), r))
+    r = on_edge(f"{base}/web/login")
+    out.append((G.login_page(r), r))
+    ws = f"{base.replace('https://', 'wss://')}/websocket"
+    r = agent.http.websocket(ws, connect_host="127.0.0.1", port=443, tls=True, host_header=host, origin=base,
+                             timeout=t)
+    out.append((G.realtime_route(r), r))
+    c = agent.run(agent.compose.pg_isready(d), timeout=20)
+    out.append((G.db_reachable(c), None))
+    rows, err = module_rows(agent)
+    out.append((G.module_state_ok(rows, d.odoo.modules, err), None))
+    r = on_edge(f"{base}/web/login?db={d.odoo.database}", follow=3)
+    out.append((G.registry_loaded(r), r))
+    return out
