@@ -28,7 +28,7 @@ from builder.spaces import Spaces
 from firstboot.config import Deploy, ReservedIpSpec, Secrets
 from firstboot.contract.ids import deploy_id_for
 from firstboot.contract.keys import RESERVED_IP_KEY, proof_key, proofs_dir_key
-from firstboot.layout import Layout
+from firstboot.contract.layout import Layout
 
 INTENT_FILE = Path(".state/droplet-intent.json")
 

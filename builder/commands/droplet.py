@@ -15,7 +15,7 @@ from builder.settings import Problem
 from builder.spaces import Spaces
 from builder.userdata import UserDataTooLarge, render_user_data
 from firstboot.config import Deploy, Secrets
-from firstboot.layout import Layout
+from firstboot.contract.layout import Layout
 
 NAME = "droplet"
 

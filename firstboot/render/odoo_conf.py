@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from firstboot.config import Deploy, Secrets
+from firstboot.contract.layout import Layout
 from firstboot.workers import WorkerPlan
 
 HTTP_PORT = 8069
@@ -67,7 +68,7 @@ def render_odoo_conf(deploy: Deploy, secrets: Secrets, plan: WorkerPlan) -> str:
 
     lines = [
         f"; odoo.conf for {deploy.project} {deploy.ship_version}, rendered by odoo-droplet.",
-        "; The first-boot agent rewrites it from /etc/odoo-droplet/deploy.json: edit the settings, not this.",
+        f"; The first-boot agent rewrites it from {Layout().deploy_json}: edit the settings, not this.",
         "[options]",
         "; --- database",
         f"db_host = {_value('db_host', db_host, entrypoint_parsed=True)}",

@@ -17,11 +17,7 @@ SHIPPED = REPO / "firstboot/contract/paths.env"
 
 # Spellings in modules that other parts of issue 8 are rewriting right now; each moves to the contract
 # when those parts land (then its line here goes). (file, path) pairs, never a whole file.
-KNOWN_ELSEWHERE = {
-    ("builder/commands.py", "/var/lib/odoo-droplet/proofs/"),
-    ("builder/deploy.py", "/root/odoo-droplet-credentials"),
-    ("firstboot/render/odoo_conf.py", "/etc/odoo-droplet/deploy.json"),
-}
+KNOWN_ELSEWHERE: set[tuple[str, str]] = set()
 
 
 def droplet_path_pattern() -> re.Pattern[str]:
