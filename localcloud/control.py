@@ -35,7 +35,7 @@ from localcloud import docker_backend, services
 from localcloud.api import ApiServer
 from localcloud.backend import Backend, MemoryBackend
 from localcloud.ca import ca_files, ensure_ca
-from localcloud.home import Home
+from localcloud.home import DEFAULT_HOME, HOME_ENV, Home
 from localcloud.network import NETWORK, Network
 from localcloud.state import ensure_credentials, write_atomic
 
@@ -202,8 +202,9 @@ def status(home: HomeArg = None) -> dict[str, Any]:
 
 
 def env_values(home: HomeArg = None, net: Network = NETWORK) -> dict[str, str]:
-    """What a client needs to use the local cloud, by environment variable name. pydo goes through requests, which reads REQUESTS_CA_BUNDLE (not
-    SSL_CERT_FILE); Packer (Go) and curl read SSL_CERT_FILE. Both name the bundle: system CAs + ours."""
+    """What a client needs to use the local cloud, by environment variable name. pydo goes through requests,
+    which reads REQUESTS_CA_BUNDLE (not SSL_CERT_FILE); Packer (Go) and curl read SSL_CERT_FILE. Both name the
+    bundle: system CAs + ours."""
     home = resolve_home(home)
     creds = ensure_credentials(home)
     files = ensure_ca(home)
@@ -257,8 +258,8 @@ def serve(home: HomeArg, host: str, port: int, backend_name: str, net: Network =
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="localcloud", description="The local cloud: DigitalOcean's API on Docker.")
-    p.add_argument("--home", type=Path, default=None, help="state dir (default $ODL_LOCALCLOUD_HOME or "
-                                                           "/var/lib/odoo-droplet-localcloud)")
+    p.add_argument("--home", type=Path, default=None,
+                   help=f"state dir (default ${HOME_ENV} or {DEFAULT_HOME})")
     p.add_argument("--json", action="store_true", help="print JSON (up, down, status, env)")
     # `--json` may come after the action too (`up --json`): the same flag on every action, without a default
     # there so it does not reset one given before the action.

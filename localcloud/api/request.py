@@ -49,6 +49,3 @@ class Request:
         if not isinstance(self.body, dict):
             raise ApiError(400, "bad_request", "The request body must be a JSON object.")
         return self.body
-
-
-Reply = tuple[int, Any]

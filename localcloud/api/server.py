@@ -101,7 +101,8 @@ class ApiServer:
     @property
     def url(self) -> str:
         host, port = self.httpd.server_address[:2]
-        return f"https://{host}:{port}"
+        # An AF_INET server's address is a str; typeshed also allows bytes (AF_UNIX).
+        return f"https://{host if isinstance(host, str) else host.decode()}:{port}"
 
     def start(self) -> ApiServer:
         # A short poll interval: stop() (shutdown) waits for the loop to notice, tests start and stop often.

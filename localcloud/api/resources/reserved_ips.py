@@ -78,7 +78,7 @@ def reserved_ips_create(cloud: Cloud, req: Request) -> Reply:
                 "actions": [{"id": action["id"], "rel": "assign_ip",
                              "href": f"{req.base_url}/v2/actions/{action['id']}"}],
             }
-    if action:
+    if action and droplet:
         cloud.run(action, _rip_work(cloud, r["ip"], droplet["id"], droplet.get("ipv4")))
     return 202, reply
 
