@@ -6,7 +6,8 @@ to build/start what is missing (unless `api_only`), then starts the API server a
 the state dir) and waits until it answers. With `api_only` the server runs on the in-process MemoryBackend
 (no Docker), bound to 127.0.0.1 unless told otherwise.
 
-The state folder is a `Home` and the addresses a `Network`, made here once and passed down; `home=None`
+The state folder is a `Home` and the addresses the standard `Network` (the daemon, the services and the
+droplets must agree on them, so they are not a parameter here), made here once and passed down; `home=None`
 means the environment's (`Home.from_env()`), read here at the process boundary. The daemon gets its folder
 as `--home`, never through the environment.
 """
@@ -112,8 +113,8 @@ def ensure_backing(home: Home, net: Network = NETWORK) -> None:
 
 
 def up(home: HomeArg = None, *, api_only: bool = False, host: str | None = None, port: int = API_PORT,
-       backend: str | None = None, timeout: float = 60.0, net: Network = NETWORK) -> ServerConfig:
-    home = resolve_home(home)
+       backend: str | None = None, timeout: float = 60.0) -> ServerConfig:
+    home, net = resolve_home(home), NETWORK
     home.root.mkdir(parents=True, exist_ok=True)
     os.chmod(home.root, 0o700)
     home.logs.mkdir(exist_ok=True)
@@ -201,11 +202,11 @@ def status(home: HomeArg = None) -> dict[str, Any]:
     }
 
 
-def env_values(home: HomeArg = None, net: Network = NETWORK) -> dict[str, str]:
+def env_values(home: HomeArg = None) -> dict[str, str]:
     """What a client needs to use the local cloud, by environment variable name. pydo goes through requests,
     which reads REQUESTS_CA_BUNDLE (not SSL_CERT_FILE); Packer (Go) and curl read SSL_CERT_FILE. Both name the
     bundle: system CAs + ours."""
-    home = resolve_home(home)
+    home, net = resolve_home(home), NETWORK
     creds = ensure_credentials(home)
     files = ensure_ca(home)
     cfg = read_config(home) or ServerConfig(net.gateway, net.api_port, "docker")
@@ -223,14 +224,14 @@ def env_values(home: HomeArg = None, net: Network = NETWORK) -> dict[str, str]:
     }
 
 
-def env_lines(home: HomeArg = None, net: Network = NETWORK) -> list[str]:
+def env_lines(home: HomeArg = None) -> list[str]:
     """`export` lines for a shell's eval (`env_values`, shell-quoted)."""
-    return [f"export {k}={shlex.quote(v)}" for k, v in env_values(home, net).items()]
+    return [f"export {k}={shlex.quote(v)}" for k, v in env_values(home).items()]
 
 
-def serve(home: HomeArg, host: str, port: int, backend_name: str, net: Network = NETWORK) -> int:
+def serve(home: HomeArg, host: str, port: int, backend_name: str) -> int:
     """Run the API server in the foreground until SIGTERM/SIGINT (what `up` starts as a daemon)."""
-    home = resolve_home(home)
+    home, net = resolve_home(home), NETWORK
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     backend: Backend
     if backend_name == "memory":
