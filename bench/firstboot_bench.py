@@ -34,7 +34,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.e2e.firstboot_support import Api, Boot, boot, make_deploy, make_secrets, wait_active  # noqa: E402
+from localcloud.testing import Api, Boot, boot, make_deploy, make_secrets, wait_active  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
 COMPOSE = "docker compose -p {project} -f /etc/odoo-droplet/stack/docker-compose.yml"

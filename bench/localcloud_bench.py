@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -22,7 +20,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from localcloud import control  # noqa: E402
-from localcloud.state import localcloud_home  # noqa: E402
+from localcloud.docker_backend import droplet_exec  # noqa: E402
+from localcloud.home import Home  # noqa: E402
 
 
 def until(check: Callable[[], Any], timeout: float, what: str) -> Any:
@@ -36,8 +35,7 @@ def until(check: Callable[[], Any], timeout: float, what: str) -> Any:
 
 
 def cloud_init_done(droplet_id: int) -> None:
-    proc = subprocess.run(["docker", "exec", f"odl-droplet-{droplet_id}", "cloud-init", "status", "--wait"],
-                          capture_output=True, text=True, timeout=900)
+    proc = droplet_exec(droplet_id, ["cloud-init", "status", "--wait"], timeout=900)
     if "done" not in proc.stdout:
         raise SystemExit(f"benchmark: cloud-init on {droplet_id} ended: {proc.stdout} {proc.stderr}")
 
@@ -45,13 +43,13 @@ def cloud_init_done(droplet_id: int) -> None:
 def main() -> int:
     import pydo
 
-    home = localcloud_home()
+    home = Home.from_env()
     rows: list[tuple[str, float]] = []
     was_running = control.server_pid(home) is not None
     t = time.monotonic()
     cfg = control.up(home)
     rows.append((f"local up ({'already running' if was_running else 'started'})", time.monotonic() - t))
-    env = dict(shlex.split(line[len("export "):])[0].split("=", 1) for line in control.env_lines(home))
+    env = control.env_values(home)
     client = pydo.Client(token=env["DIGITALOCEAN_TOKEN"], endpoint=cfg.url, retry_total=0,
                          connection_verify=env["SSL_CERT_FILE"])
     user_data = "#cloud-config\nruncmd: [[touch, /root/bench]]\n"

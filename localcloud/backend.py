@@ -18,10 +18,11 @@ re-creating, or pass `retry_total=0` / a `retry_policy` that excludes POST to `p
 
 from __future__ import annotations
 
-import ipaddress
 import threading
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
+
+from localcloud.network import NETWORK, Network
 
 
 class BackendError(RuntimeError):
@@ -128,7 +129,7 @@ class _MemDroplet:
 class MemoryBackend:
     """In-process backend for API-level tests only: nothing is created, no container runs.
 
-    It keeps the contract of `Backend` (addresses from 10.213.0.0/24, power state, snapshots as refs) so
+    It keeps the contract of `Backend` (addresses from the network's cloud subnet, power state, snapshots as refs) so
     the API's lifecycle (new → active, actions, reserved IPs) can be exercised without Docker.
     `fail_next` makes the next call of the named method raise `BackendError` (tests of errored actions).
     """
@@ -138,8 +139,9 @@ class MemoryBackend:
     reserved: dict[str, int | None] = field(default_factory=dict)
     fail_next: set[str] = field(default_factory=set)
     calls: list[tuple[str, object]] = field(default_factory=list)
+    net: Network = NETWORK
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _next_host: int = 10
+    _next_host: int = NETWORK.host_min
 
     def _enter(self, method: str, arg: object) -> None:
         with self._lock:
@@ -157,7 +159,7 @@ class MemoryBackend:
             raise BackendError(f"no such image {spec.image_ref}")
         with self._lock:
             used = {d.ipv4 for d in self.droplets.values()}
-            while (ip := str(ipaddress.ip_address("10.213.0.0") + self._next_host)) in used:
+            while (ip := self.net.cloud_address(self._next_host)) in used:
                 self._next_host += 1
             self._next_host += 1
             self.droplets[spec.id] = _MemDroplet(spec, ip)

@@ -3,7 +3,7 @@
 pydo refuses a bearer token over plain http, and Packer's digitalocean builder wants https too, so the
 local API speaks TLS with a certificate from this CA. Clients trust it through SSL_CERT_FILE /
 REQUESTS_CA_BUNDLE (`localcloud env`), local droplets through their system store. Files live under
-`$ODL_LOCALCLOUD_HOME/ca/`: ca.pem (public, hand it to clients), ca.key, server.pem, server.key (0600),
+the state folder's `ca/` (`Home.ca_dir`): ca.pem (public, hand it to clients), ca.key, server.pem, server.key (0600),
 bundle.pem (the system bundle plus ca.pem, so a shell that exports it still reaches other HTTPS sites).
 """
 
@@ -20,7 +20,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-SERVER_IPS = ("10.213.0.1", "127.0.0.1")
+from localcloud.home import Home
+from localcloud.network import NETWORK
+
+SERVER_IPS = NETWORK.server_ips
 SERVER_DNS = ("localhost",)
 SYSTEM_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 
@@ -34,8 +37,8 @@ class CaFiles:
     bundle: Path
 
 
-def ca_files(home: Path) -> CaFiles:
-    d = Path(home) / "ca"
+def ca_files(home: Home | Path) -> CaFiles:
+    d = Home.of(home).ca_dir
     return CaFiles(d / "ca.pem", d / "ca.key", d / "server.pem", d / "server.key", d / "bundle.pem")
 
 
@@ -115,7 +118,7 @@ def _server_cert_current(files: CaFiles, now: dt.datetime) -> bool:
     return cert.not_valid_after_utc - now > dt.timedelta(days=30)
 
 
-def ensure_ca(home: Path) -> CaFiles:
+def ensure_ca(home: Home | Path) -> CaFiles:
     """Create the CA and the server certificate if missing (or the server cert is about to expire).
 
     Idempotent: an existing CA is kept, so clients and droplets that already trust it keep working.

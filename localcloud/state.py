@@ -1,12 +1,11 @@
-"""The local cloud's memory: one JSON document under $ODL_LOCALCLOUD_HOME, written atomically.
+"""The local cloud's memory: one JSON document in the state folder (`Home.state_file`), written atomically.
 
 It holds what DigitalOcean would remember for an account — droplets, images and snapshots, SSH keys,
 reserved IPs, domains and records, actions, and the id counters — so a restart of the API server keeps
 them all. Records are stored in the API's own shape (plus a few private `_` fields), keyed by their id
 as a string (JSON object keys are strings).
 
-Also here: where the state dir is, and the API token generated at `up`, kept 0600 in
-`credentials.json` so `env` can print it.
+Also here: the API token generated at `up`, kept 0600 in `credentials.json` so `env` can print it.
 """
 
 from __future__ import annotations
@@ -20,15 +19,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-DEFAULT_HOME = Path("/var/lib/odoo-droplet-localcloud")
+from localcloud.home import Home, localcloud_home
+
+__all__ = ["COLLECTIONS", "Credentials", "State", "empty_state", "ensure_credentials", "localcloud_home",
+           "write_atomic"]
 COLLECTIONS = ("droplets", "images", "keys", "reserved_ips", "domains", "records", "actions", "tags")
 # Ids start high and apart so an id of the wrong kind is not silently found (as on DigitalOcean).
 ID_BASES = {"droplet": 400_000_000, "image": 150_000_000, "key": 40_000_000, "action": 2_000_000_000,
             "record": 300_000_000}
-
-
-def localcloud_home() -> Path:
-    return Path(os.environ.get("ODL_LOCALCLOUD_HOME") or DEFAULT_HOME)
 
 
 def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
@@ -64,8 +62,8 @@ class State:
         self.lock = threading.RLock()
 
     @classmethod
-    def load(cls, home: Path) -> State:
-        path = Path(home) / "state.json"
+    def load(cls, home: Home | Path) -> State:
+        path = Home.of(home).state_file
         if path.exists():
             data = json.loads(path.read_text())
             for c in COLLECTIONS:
@@ -97,9 +95,9 @@ class Credentials:
     token: str  # the API's bearer token (Spaces keys are the services' own: services.spaces_credentials())
 
 
-def ensure_credentials(home: Path) -> Credentials:
+def ensure_credentials(home: Home | Path) -> Credentials:
     """The API token, generated once and kept 0600 in credentials.json (idempotent)."""
-    path = Path(home) / "credentials.json"
+    path = Home.of(home).credentials_file
     if path.exists():
         return Credentials(token=json.loads(path.read_text())["token"])
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,6 @@
 """The HTTPS server: stdlib ThreadingHTTPServer + ssl, bearer auth, DO-shaped errors, rate-limit headers,
-fault injection, and the admin endpoint for the fault knobs. Request handling is in cloud.py.
+fault injection, and the admin endpoint for the fault knobs. Which handler answers is the router's
+(localcloud/api/router.py); the handlers live with their resource (localcloud/api/resources/).
 """
 
 from __future__ import annotations
@@ -17,10 +18,15 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
-from localcloud.api.cloud import ApiError, Cloud, Request, route
+from localcloud.api.cloud import Cloud
+from localcloud.api.request import ApiError, Request
+from localcloud.api.resources import ROUTER
 from localcloud.backend import Backend
 from localcloud.ca import ensure_ca
 from localcloud.faults import ADMIN_PATH, SERVICES, FaultBook, FaultError
+from localcloud.home import Home
+from localcloud.network import NETWORK
+from localcloud.services import HostServices
 from localcloud.state import State, ensure_credentials
 
 log = logging.getLogger("localcloud.api")
@@ -34,21 +40,6 @@ class ServiceControl(Protocol):
 
 
 Observer = Callable[[str, str, dict[str, str], bytes, int, dict[str, str], bytes], None]
-
-
-class ServicesModuleControl:
-    """Stops/starts the S3 endpoint and the registry through localcloud.services (built alongside)."""
-
-    def set_state(self, service: str, running: bool) -> None:
-        try:
-            from localcloud import services  # noqa: PLC0415 - optional: `up --api-only` runs without it
-        except ImportError as e:
-            raise ApiError(501, "not_implemented", f"localcloud.services is not available: {e}") from None
-        names = [f"start_{service}", f"ensure_{service}"] if running else [f"stop_{service}"]
-        func = next((getattr(services, n) for n in names if hasattr(services, n)), None)
-        if func is None:
-            raise ApiError(501, "not_implemented", f"localcloud.services has none of {names}")
-        func()
 
 
 class RateWindow:
@@ -84,16 +75,17 @@ FAULT_BODIES = {
 class ApiServer:
     """The local DO API. `start()` serves in a thread (tests), `serve_forever()` in the caller (daemon)."""
 
-    def __init__(self, home: Path, backend: Backend, host: str = "127.0.0.1", port: int = 8443,
+    def __init__(self, home: Home | Path, backend: Backend, host: str = NETWORK.loopback, port: int = NETWORK.api_port,
                  services: ServiceControl | None = None, observer: Observer | None = None,
-                 reserved_range: tuple[int, int] = (100, 254)):
-        self.home = Path(home)
+                 reserved_range: tuple[int, int] = NETWORK.reserved_range):
+        self.home = Home.of(home)
         self.token = ensure_credentials(self.home).token
         self.ca = ensure_ca(self.home)
         self.state = State.load(self.home)
         self.faults = FaultBook()
         self.cloud = Cloud(self.state, backend, self.faults, reserved_range)
-        self.services = services or ServicesModuleControl()
+        # The fault knobs stop/start the services of this state folder unless told otherwise (tests).
+        self.services = services or HostServices(self.home)
         self.rate = RateWindow()
         # Sees every exchange (tests validate them against the spec, whoever the client is: Packer too).
         self.observer = observer
@@ -109,7 +101,8 @@ class ApiServer:
     @property
     def url(self) -> str:
         host, port = self.httpd.server_address[:2]
-        return f"https://{host}:{port}"
+        # An AF_INET server's address is a str; typeshed also allows bytes (AF_UNIX).
+        return f"https://{host if isinstance(host, str) else host.decode()}:{port}"
 
     def start(self) -> ApiServer:
         # A short poll interval: stop() (shutdown) waits for the loop to notice, tests start and stop often.
@@ -154,11 +147,11 @@ class ApiServer:
                 extra["retry-after"] = str(fault.retry_after)
                 extra["ratelimit-remaining"] = "0"
             raise ApiError(fault.status, err_id, message, extra)
-        found = route(method, path)
+        found = ROUTER.route(method, path)
         if found is None:
             raise ApiError(404, "not_found", "The resource you were accessing could not be found.", extra)
         handler, params = found
-        if not handler:
+        if handler is None:
             raise ApiError(405, "method_not_allowed", f"{method} is not allowed on {path}.", extra)
         parsed: Any = None
         if body:
@@ -169,7 +162,7 @@ class ApiServer:
         host = headers.get("Host") or "{}:{}".format(*self.httpd.server_address[:2])
         req = Request(method, path, query, parsed, f"https://{host}", params)
         try:
-            status, payload = getattr(self.cloud, handler)(req)
+            status, payload = handler(self.cloud, req)
         except ApiError as e:
             e.headers = {**extra, **e.headers}
             raise
@@ -202,6 +195,10 @@ class ApiServer:
             raise ApiError(422, "unprocessable_entity", str(e)) from None
 
 
+def _render(status: int, payload: Any) -> bytes:
+    return b"" if status == 204 or payload is None else json.dumps(payload).encode()
+
+
 def _handler_for(api: ApiServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -228,16 +225,19 @@ def _handler_for(api: ApiServer) -> type[BaseHTTPRequestHandler]:
                 status, headers = 500, {}
                 payload = {"id": "server_error", "message": "Server was unable to give you a response.",
                            "request_id": request_id}
-            data = self._send(status, payload, headers, request_id)
+            data = _render(status, payload)
+            # The observer sees the exchange before the client gets its answer, so a test that counts the
+            # exchanges when its last call returns counts that one too.
             if api.observer is not None:
                 try:
                     api.observer(self.command, self.path, dict(self.headers.items()), body, status,
                                  {**headers, "Content-Type": "application/json"}, data)
                 except Exception:
                     log.exception("observer failed")
+            self._send(status, payload, headers, request_id)
 
         def _send(self, status: int, payload: Any, headers: dict[str, str], request_id: str) -> bytes:
-            data = b"" if status == 204 or payload is None else json.dumps(payload).encode()
+            data = _render(status, payload)
             self.send_response(status)
             if data:
                 self.send_header("Content-Type", "application/json; charset=utf-8")

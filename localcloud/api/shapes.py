@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from firstboot.sizes import SIZES, Size
+from localcloud.network import NETWORK
 
 # Slugs from the spec's image `regions` enum, so every rendered image validates.
 REGIONS: dict[str, str] = {
@@ -22,7 +23,6 @@ REGIONS: dict[str, str] = {
     "blr1": "Bangalore 1", "syd1": "Sydney 1",
 }
 REGION_FEATURES = ["backups", "ipv6", "metadata", "install_agent", "storage", "image_transfer"]
-GATEWAY = "10.213.0.1"
 NETMASK = "255.255.255.0"
 MAX_USER_DATA = 64 * 1024
 HOURS_PER_MONTH = 672
@@ -82,7 +82,7 @@ def droplet_json(d: dict[str, Any], image: dict[str, Any] | None, locked: bool) 
     size = SIZES[d["size_slug"]]
     v4 = []
     if d.get("ipv4"):
-        v4.append({"ip_address": d["ipv4"], "netmask": NETMASK, "gateway": GATEWAY, "type": "public"})
+        v4.append({"ip_address": d["ipv4"], "netmask": NETMASK, "gateway": NETWORK.gateway, "type": "public"})
     return {
         "id": d["id"],
         "name": d["name"],

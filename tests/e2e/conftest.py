@@ -25,7 +25,9 @@ from typing import Any, TypeVar
 import pytest
 
 from localcloud import docker_backend as db
+from localcloud import testing
 from localcloud.backend import DropletRuntime, DropletSpec
+from localcloud.home import Home
 
 T = TypeVar("T")
 
@@ -33,19 +35,9 @@ _TIMINGS: dict[str, float] = {}
 
 
 def poll(check: Callable[[], T | None], timeout: float, what: str, interval: float = 0.25) -> T:
-    """Call `check` until it returns something truthy; fail after `timeout` seconds saying `what`."""
-    deadline = time.monotonic() + timeout
-    last: object = None
-    while True:
-        try:
-            result = check()
-        except Exception as exc:  # noqa: BLE001 - the last error is part of the failure message
-            result, last = None, exc
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
-        time.sleep(interval)  # pacing between checks of a condition, not synchronisation
+    """Call `check` until it returns something truthy; fail after `timeout` seconds saying `what`
+    (localcloud.testing.poll, paced at 0.25 s here)."""
+    return testing.poll(check, timeout, what, interval)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
@@ -62,7 +54,7 @@ def timings() -> dict[str, float]:
 
 @pytest.fixture(scope="session")
 def localcloud_home() -> Path:
-    home = db.home_dir()
+    home = Home.from_env().root
     home.mkdir(parents=True, exist_ok=True)
     return home
 
@@ -72,9 +64,9 @@ def local_cloud_ready(localcloud_home: Path, timings: dict[str, float]) -> Path:
     proc = subprocess.run(["docker", "info"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, f"no Docker engine answers (run scripts/bootstrap.sh): {proc.stderr}"
     db.ensure_networks()
-    cold = not db._exists("image", db.ROOTFS_IMAGE)
+    cold = not db.exists("image", db.ROOTFS_IMAGE)
     start = time.monotonic()
-    db.ensure_base_image(localcloud_home)
+    db.ensure_droplet_image(localcloud_home)
     timings["base image build (" + ("cold, debootstrap" if cold else "cached") + ")"] = time.monotonic() - start
     db.ensure_metadata_service(localcloud_home)
     return localcloud_home

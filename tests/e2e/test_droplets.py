@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives import serialization
 
 from localcloud import docker_backend as db
 from localcloud.ca import ensure_ca, make_server_cert
+from localcloud.home import Home
 
 from .conftest import Droplets, poll
 
@@ -239,7 +240,7 @@ def test_inner_docker_pulls_from_the_local_registry(docker_droplet, droplets: Dr
     """The registry (GHCR's stand-in) at 10.213.0.1:5000, over TLS from the local CA the droplet trusts."""
     from localcloud import services
 
-    services.ensure_registry()
+    services.ensure_registry(Home.from_env())
     ref = f"{services.DEFAULT_REGISTRY}/odl-e2e/busybox:{os.getpid()}"
     push = services.push_ref(ref)  # pushed from the host through loopback, same storage
     subprocess.run(["docker", "tag", busybox_image, push], check=True, capture_output=True)
@@ -305,7 +306,7 @@ def test_snapshot_carries_inner_images_and_droplets_from_it_get_fresh_host_keys(
     assert metadata(droplets, child.id, "/metadata/v1/id") == str(child.id)
 
     # Deleting the snapshot removes its image and the volume that held its /var/lib/docker.
-    volume = db._image_labels(snap.ref)[db.LABEL_VOLUME]
+    volume = db.image_labels(snap.ref)[db.LABEL_VOLUME]
     backend.delete_image(snap.ref)
     assert subprocess.run(["docker", "image", "inspect", snap.ref], capture_output=True).returncode != 0
     assert subprocess.run(["docker", "volume", "inspect", volume], capture_output=True).returncode != 0

@@ -34,7 +34,7 @@ import pytest
 
 from firstboot import gates as G
 from firstboot.probes import LoopbackHttp
-from tests.e2e.firstboot_support import (
+from localcloud.testing import (
     UNIT,
     Api,
     Boot,

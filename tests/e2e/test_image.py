@@ -4,7 +4,7 @@ first-boot agent expect.
 
 The bake runs once per session (`baked_snapshot` in conftest.py). The image rules are checked on the
 snapshot itself — the committed image exported to a directory, plus the volume that carries its inner
-/var/lib/docker (localcloud/docker_backend.py) — so nothing a first boot does can hide or cause a finding.
+/var/lib/docker (localcloud/docker_backend/snapshots.py) — so nothing a first boot does can hide or cause a finding.
 What only a running system shows (the unit enabled, `docker compose`, the pre-loaded images, fresh SSH
 host keys) is checked on droplets made from it with no user-data, as "create droplet from snapshot" in
 DigitalOcean's console does.
@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from localcloud import docker_backend as db
+from localcloud.home import Home
 from tests.e2e.conftest import REPO, generated_secrets, poll, run_cli
 from tests.localcloud_support import ValidatingSession, do_openapi
 
@@ -53,7 +54,7 @@ def api(env: dict[str, str]) -> ValidatingSession:
 
 def state_image(env: dict[str, str], image_id: int) -> dict[str, Any]:
     """The local cloud's own record of a snapshot (its Docker image ref); the API does not expose it."""
-    home = Path(env.get("ODL_LOCALCLOUD_HOME") or db.home_dir())
+    home = Home.from_env(env).root
     return json.loads((home / "state.json").read_text())["images"][str(image_id)]
 
 

@@ -24,8 +24,12 @@ from botocore.config import Config
 from botocore.exceptions import EndpointConnectionError
 
 from localcloud import ca, services
+from localcloud.home import Home
+from localcloud.network import NETWORK
 
 pytestmark = pytest.mark.integration
+
+HOME = Home.from_env()  # the machine's local cloud, as `odoo-droplet local up` uses it
 
 
 def docker(*args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -53,45 +57,45 @@ def registry_get(
 @pytest.fixture
 def pushed_standin() -> Iterator[str]:
     """A stand-in image pushed to the registry under a repository of its own (deleted at teardown)."""
-    services.ensure_registry()
-    source = f"{services.DEFAULT_REGISTRY}/redis:{services.REDIS_TAG}"
+    services.ensure_registry(HOME)
+    source = f"{NETWORK.registry}/redis:{services.REDIS_TAG}"
     if not services.image_exists(source):
-        services.build_standin_images()
+        services.build_standin_images(HOME)
     repo = f"odl-test-{secrets.token_hex(4)}/redis"
-    ref = f"{services.LOOPBACK_REGISTRY}/{repo}:7"
+    ref = f"{NETWORK.loopback_registry}/{repo}:7"
     docker("tag", source, ref)
     try:
         docker("push", ref)
         yield ref
     finally:
-        services.start_registry()
-        cafile = str(ca.ca_files(services.home()).ca_cert)
+        services.ensure_registry(HOME)
+        cafile = str(ca.ca_files(HOME).ca_cert)
         accept = "application/vnd.docker.distribution.manifest.v2+json"
         status, headers = registry_get(
-            services.LOOPBACK_REGISTRY, f"/v2/{repo}/manifests/7", cafile, "HEAD", {"Accept": accept}
+            NETWORK.loopback_registry, f"/v2/{repo}/manifests/7", cafile, "HEAD", {"Accept": accept}
         )
         if status == 200:
             registry_get(
-                services.LOOPBACK_REGISTRY, f"/v2/{repo}/manifests/{headers['Docker-Content-Digest']}", cafile, "DELETE"
+                NETWORK.loopback_registry, f"/v2/{repo}/manifests/{headers['Docker-Content-Digest']}", cafile, "DELETE"
             )
         # The registry API deletes manifests, not repository names: drop the test's repository from storage.
         shutil.rmtree(
-            services.home() / "registry/docker/registry/v2/repositories" / repo.split("/")[0], ignore_errors=True
+            HOME.registry_storage / "docker/registry/v2/repositories" / repo.split("/")[0], ignore_errors=True
         )
         docker("rmi", ref, check=False)
 
 
 def test_registry_speaks_tls_with_the_local_ca_only() -> None:
-    info = services.ensure_registry()
-    cafile = str(ca.ca_files(services.home()).ca_cert)
-    assert registry_get(services.LOOPBACK_REGISTRY, "/v2/", cafile)[0] == 200
+    info = services.ensure_registry(HOME)
+    cafile = str(ca.ca_files(HOME).ca_cert)
+    assert registry_get(NETWORK.loopback_registry, "/v2/", cafile)[0] == 200
     with pytest.raises(urllib.error.URLError, match="CERTIFICATE_VERIFY_FAILED"):
-        registry_get(services.LOOPBACK_REGISTRY, "/v2/", None)  # the system store alone does not trust it
-    if services.gateway_up():  # the odl-cloud bridge exists: the droplets' address answers too
-        assert services.DEFAULT_REGISTRY in info["addresses"]
-        assert registry_get(services.DEFAULT_REGISTRY, "/v2/", cafile)[0] == 200
+        registry_get(NETWORK.loopback_registry, "/v2/", None)  # the system store alone does not trust it
+    if services.gateway_up(NETWORK):  # the odl-cloud bridge exists: the droplets' address answers too
+        assert NETWORK.registry in info["addresses"]
+        assert registry_get(NETWORK.registry, "/v2/", cafile)[0] == 200
     # Idempotent: a second ensure keeps the same processes.
-    assert services.ensure_registry()["pids"] == info["pids"]
+    assert services.ensure_registry(HOME)["pids"] == info["pids"]
 
 
 def test_registry_push_pull_and_the_unreachable_knob(pushed_standin: str) -> None:
@@ -101,17 +105,17 @@ def test_registry_push_pull_and_the_unreachable_knob(pushed_standin: str) -> Non
     assert services.image_exists(ref)
     docker("rmi", ref)
 
-    services.stop_registry()
+    services.stop_registry(HOME)
     failed = docker("pull", ref, check=False)
     assert failed.returncode != 0
     assert "connection refused" in failed.stderr.lower(), failed.stderr
-    assert not any(services.status()["registry"]["reachable"].values())
+    assert not any(services.status(HOME)["registry"]["reachable"].values())
 
-    services.start_registry()
+    services.ensure_registry(HOME)
     docker("pull", ref)
     assert services.image_exists(ref)
-    if services.gateway_up():
-        gw_ref = ref.replace(services.LOOPBACK_REGISTRY, services.DEFAULT_REGISTRY)
+    if services.gateway_up(NETWORK):
+        gw_ref = ref.replace(NETWORK.loopback_registry, NETWORK.registry)
         docker("pull", gw_ref)  # the same storage behind the droplets' address
         docker("rmi", gw_ref, check=False)
 
@@ -121,11 +125,11 @@ def test_registry_push_pull_and_the_unreachable_knob(pushed_standin: str) -> Non
 
 @pytest.fixture
 def bucket() -> Iterator[tuple[object, str]]:
-    services.ensure_spaces()
-    creds = services.spaces_credentials()
+    services.ensure_spaces(HOME)
+    creds = services.spaces_credentials(HOME)
     s3 = boto3.client(
         "s3",
-        endpoint_url=f"http://{services.LOOPBACK}:{services.SPACES_PORT}",
+        endpoint_url=NETWORK.loopback_spaces_endpoint,
         aws_access_key_id=creds["SPACES_KEY"],
         aws_secret_access_key=creds["SPACES_SECRET"],
         region_name="nyc3",
@@ -138,17 +142,17 @@ def bucket() -> Iterator[tuple[object, str]]:
     try:
         yield s3, name
     finally:
-        services.start_spaces()
+        services.ensure_spaces(HOME)
         for obj in s3.list_objects_v2(Bucket=name).get("Contents", []):
             s3.delete_object(Bucket=name, Key=obj["Key"])
         s3.delete_bucket(Bucket=name)
 
 
 def test_spaces_credentials_are_generated_once_and_private() -> None:
-    first = services.spaces_credentials()
-    assert first == services.spaces_credentials()
+    first = services.spaces_credentials(HOME)
+    assert first == services.spaces_credentials(HOME)
     assert first["SPACES_KEY"].startswith("DO00") and len(first["SPACES_SECRET"]) >= 40
-    path = services.home() / "spaces" / "credentials.env"
+    path = HOME.spaces_credentials
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
 
 
@@ -158,21 +162,21 @@ def test_spaces_put_get_and_the_down_knob_keeps_data(bucket: tuple[object, str])
     s3.put_object(Bucket=name, Key="proofs/before.json", Body=body)
     assert s3.get_object(Bucket=name, Key="proofs/before.json")["Body"].read() == body
 
-    services.stop_spaces()
+    services.stop_spaces(HOME)
     with pytest.raises(EndpointConnectionError):
         s3.put_object(Bucket=name, Key="proofs/during.json", Body=b"{}")
-    assert not any(services.status()["spaces"]["reachable"].values())
+    assert not any(services.status(HOME)["spaces"]["reachable"].values())
 
-    services.start_spaces()
+    services.ensure_spaces(HOME)
     assert s3.get_object(Bucket=name, Key="proofs/before.json")["Body"].read() == body  # nothing lost
     s3.put_object(Bucket=name, Key="proofs/after.json", Body=b"{}")
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket=name)["Contents"]}
     assert keys == {"proofs/before.json", "proofs/after.json"}
-    if services.gateway_up():  # the droplets' endpoint serves the same data
-        creds = services.spaces_credentials()
+    if services.gateway_up(NETWORK):  # the droplets' endpoint serves the same data
+        creds = services.spaces_credentials(HOME)
         gw = boto3.client(
             "s3",
-            endpoint_url=services.SPACES_ENDPOINT,
+            endpoint_url=NETWORK.spaces_endpoint,
             region_name="nyc3",
             aws_access_key_id=creds["SPACES_KEY"],
             aws_secret_access_key=creds["SPACES_SECRET"],

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from localcloud import services
+from localcloud.home import Home
 
 pytestmark = pytest.mark.integration
 
@@ -182,7 +183,7 @@ class Net:
 @pytest.fixture(scope="module")
 def images() -> list[str]:
     """Every stand-in built (Docker's cache makes this seconds after the first time)."""
-    return services.build_standin_images(REGISTRY)
+    return services.build_standin_images(Home.from_env(), REGISTRY)
 
 
 @pytest.fixture

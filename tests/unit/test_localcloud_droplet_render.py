@@ -10,6 +10,7 @@ import yaml
 
 from localcloud import docker_backend as db
 from localcloud.backend import BackendError, DropletSpec
+from localcloud.network import NETWORK
 
 SPEC = DropletSpec(
     id=4242, name="Odoo_Blue.example", region="ams3", size_slug="s-2vcpu-4gb", vcpus=2, memory_mb=4096,
@@ -19,11 +20,11 @@ SPEC = DropletSpec(
 
 
 def test_host_numbers_fill_gaps_and_run_out() -> None:
-    assert db.pick_host([]) == db.HOST_MIN
+    assert db.pick_host([]) == NETWORK.host_min
     assert db.pick_host([10, 11, 13]) == 12
     with pytest.raises(BackendError):
-        db.pick_host(range(db.HOST_MIN, db.HOST_MAX + 1))
-    assert db.cloud_address(12) == "10.213.0.12" and db.metadata_address(12) == "169.254.169.12"
+        db.pick_host(range(NETWORK.host_min, NETWORK.host_max + 1))
+    assert NETWORK.cloud_address(12) == "10.213.0.12" and NETWORK.metadata_address(12) == "169.254.169.12"
 
 
 def test_hostname_is_a_valid_label() -> None:

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from localcloud import services
+from firstboot.contract.envfile import parse_env
+from localcloud.services import procs, registry, spaces, standins
 
-STANDIN = Path(services.__file__).parent / "images" / "odoo" / "standin_odoo.py"
+STANDIN = standins.IMAGES_DIR / "odoo" / "standin_odoo.py"
 
 
 @pytest.fixture(scope="module")
@@ -28,19 +29,19 @@ def standin():
 
 
 def test_registry_config_is_tls_on_loopback_with_disk_storage(tmp_path: Path) -> None:
-    text = services.registry_config(tmp_path / "store", tmp_path / "server.pem", tmp_path / "server.key")
+    text = registry.registry_config(tmp_path / "store", tmp_path / "server.pem", tmp_path / "server.key")
     assert "addr: 127.0.0.1:5000" in text
     assert f"certificate: {tmp_path / 'server.pem'}" in text and f"key: {tmp_path / 'server.key'}" in text
     assert f"rootdirectory: {tmp_path / 'store'}" in text
 
 
 def test_gateway_forwards_only_when_the_bridge_exists(tmp_path: Path) -> None:
-    without = services.registry_procs(tmp_path / "r.yml", gateway_up=False)
-    with_gw = services.registry_procs(tmp_path / "r.yml", gateway_up=True)
+    without = registry.registry_procs(tmp_path / "r.yml", gateway_up=False)
+    with_gw = registry.registry_procs(tmp_path / "r.yml", gateway_up=True)
     assert [p.listen for p in without] == [(("127.0.0.1", 5000),)]
     assert with_gw[1].listen == (("10.213.0.1", 5000),)
     assert with_gw[1].argv == ("socat", "TCP-LISTEN:5000,bind=10.213.0.1,reuseaddr,fork", "TCP:127.0.0.1:5000")
-    fronts = services.spaces_front_procs(gateway_up=True)
+    fronts = spaces.spaces_front_procs(gateway_up=True)
     assert {p.listen[0] for p in fronts} == {("127.0.0.1", 9000), ("10.213.0.1", 9000)}
     assert all(p.argv[-1] == "TCP:127.0.0.1:19000" for p in fronts)  # the fronts lead to moto's private port
 
@@ -50,38 +51,38 @@ def test_has_ipv4_reads_ip_addr_output() -> None:
         "1: lo    inet 127.0.0.1/8 scope host lo\n"
         "27: odl-cloud    inet 10.213.0.1/24 brd 10.213.0.255 scope global odl-cloud\n"
     )
-    assert services.has_ipv4(out, "10.213.0.1")
-    assert not services.has_ipv4(out, "10.213.0.10")
-    assert not services.has_ipv4("1: lo    inet 127.0.0.1/8 scope host lo\n", "10.213.0.1")
+    assert procs.has_ipv4(out, "10.213.0.1")
+    assert not procs.has_ipv4(out, "10.213.0.10")
+    assert not procs.has_ipv4("1: lo    inet 127.0.0.1/8 scope host lo\n", "10.213.0.1")
 
 
 def test_standin_builds_cover_every_tag_with_its_behaviour() -> None:
-    builds = {ref: args for ref, _, args in services.standin_builds("reg:5000")}
+    builds = {ref: args for ref, _, args in standins.standin_builds("reg:5000")}
     assert "reg:5000/postgres:16" in builds and "reg:5000/redis:7" in builds
     assert builds["reg:5000/odoo:18.0-failinstall"]["ODL_STANDIN_BEHAVIOUR"] == "failinstall"
     assert builds["reg:5000/odoo:18.0-prior"]["ODL_STANDIN_BEHAVIOUR"] == "good"
-    assert {r.rsplit(":", 1)[1] for r in builds if "/odoo:" in r} == set(services.ODOO_TAGS)
-    argv = services.docker_build_argv("reg:5000/odoo:18.0", Path("/ctx"), {"ODL_STANDIN_BEHAVIOUR": "good"})
+    assert {r.rsplit(":", 1)[1] for r in builds if "/odoo:" in r} == set(standins.ODOO_TAGS)
+    argv = standins.docker_build_argv("reg:5000/odoo:18.0", Path("/ctx"), {"ODL_STANDIN_BEHAVIOUR": "good"})
     assert argv[:2] == ["docker", "build"] and argv[-1] == "/ctx"
     assert "BASE=odl/debian-minbase:12" in argv and "ODL_STANDIN_BEHAVIOUR=good" in argv
 
 
 def test_push_goes_through_loopback_for_our_registry_only() -> None:
-    assert services.push_ref("10.213.0.1:5000/odoo:18.0") == "127.0.0.1:5000/odoo:18.0"
-    assert services.push_ref("127.0.0.1:5000/odoo:18.0") == "127.0.0.1:5000/odoo:18.0"
-    assert services.push_ref("ghcr.io/acme/odoo:18.0") == "ghcr.io/acme/odoo:18.0"
+    assert registry.push_ref("10.213.0.1:5000/odoo:18.0") == "127.0.0.1:5000/odoo:18.0"
+    assert registry.push_ref("127.0.0.1:5000/odoo:18.0") == "127.0.0.1:5000/odoo:18.0"
+    assert registry.push_ref("ghcr.io/acme/odoo:18.0") == "ghcr.io/acme/odoo:18.0"
 
 
 def test_spaces_credentials_shape_and_env_file_round_trip() -> None:
-    creds = services.new_spaces_credentials()
+    creds = spaces.new_spaces_credentials()
     assert creds["SPACES_KEY"].startswith("DO00") and len(creds["SPACES_KEY"]) == 20
-    assert creds != services.new_spaces_credentials()
+    assert creds != spaces.new_spaces_credentials()
     text = "".join(f"{k}={v}\n" for k, v in creds.items())
-    assert services.parse_env_file("# comment\n" + text) == creds
+    assert parse_env("# comment\n" + text) == creds
 
 
 def test_base_sources_include_updates_and_security() -> None:
-    text = services.base_sources("http://m/debian", "http://m/debian-security")
+    text = standins.base_sources("http://m/debian", "http://m/debian-security")
     assert "Suites: bookworm bookworm-updates" in text and "Suites: bookworm-security" in text
 
 
@@ -149,7 +150,7 @@ def test_real_odoo_flags_the_stand_in_does_not_model_are_tolerated(standin) -> N
 
 
 def test_processes_are_known_by_program_or_script() -> None:
-    moto = services.spaces_backend_proc("/venv/bin/python3")
-    assert services.proc_ident(moto) == "spaces_moto.py"
+    moto = spaces.spaces_backend_proc("/venv/bin/python3")
+    assert procs.proc_ident(moto) == "spaces_moto.py"
     assert moto.argv[-4:] == ("-H", "127.0.0.1", "-p", "19000")
-    assert services.proc_ident(services.forward_proc("x", "127.0.0.1", 1, 2)) == "socat"
+    assert procs.proc_ident(procs.forward_proc("x", "127.0.0.1", 1, 2)) == "socat"

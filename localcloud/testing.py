@@ -1,6 +1,9 @@
-"""Helpers for tests/e2e/test_firstboot.py and bench/firstboot_bench.py: droplets made from the baked
-snapshot through the local cloud's API (pydo, as `odoo-droplet droplet` does), with rendered user-data,
+"""Local droplets for the end-to-end tests and the benchmarks (tests/e2e/, bench/): droplets made from the
+baked snapshot through the local cloud's API (pydo, as `odoo-droplet droplet` does), with rendered user-data,
 and bounded looks inside them (status.json, files, the journal, the inner Docker engine).
+
+It drives the local cloud as the operator's CLI would, so it uses builder (settings, user-data, the API
+client) and firstboot's contract; nothing in the product imports it.
 
 Nothing here sleeps to synchronise: every wait is `poll` on a condition with a deadline.
 """
@@ -30,10 +33,9 @@ from firstboot.config import Deploy, Secrets
 from firstboot.contract.passwords import generate_password
 from localcloud import docker_backend as db
 from localcloud.faults import FaultClient
-from tests.e2e.conftest import poll as conftest_poll
 
 T = TypeVar("T")
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "deploy.yaml"
 PROOF_ROOT = "/var/lib/odoo-droplet/proofs"
 STATE_JSON = "/var/lib/odoo-droplet/state.json"
@@ -41,8 +43,22 @@ UNIT = "odoo-droplet-firstboot.service"
 
 
 def poll(check: Callable[[], T | None], timeout: float, what: str, interval: float = 0.5) -> T:
-    """The e2e layer's bounded poll (tests/e2e/conftest.py), paced at 0.5 s for droplet-side checks."""
-    return conftest_poll(check, timeout, what, interval)
+    """Call `check` until it returns something truthy; fail after `timeout` seconds saying `what`.
+
+    The one bounded poll of the e2e layer (tests/e2e/conftest.py paces it at 0.25 s; droplet-side checks
+    here at 0.5 s). An exception from `check` counts as "not yet" and is part of the failure message."""
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while True:
+        try:
+            result = check()
+        except Exception as exc:  # noqa: BLE001 - the last error is part of the failure message
+            result, last = None, exc
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
+        time.sleep(interval)  # pacing between checks of a condition, not synchronisation
 
 
 _seq = iter(range(1, 10_000))
