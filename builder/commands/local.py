@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 
 from builder.commands.options import Subparsers, add_common
 from builder.errors import EXIT_OK, OperatorError
@@ -22,24 +21,18 @@ def add_parser(subparsers: Subparsers) -> None:
     add_common(p, config=False)
 
 
-def exports_as_dict(lines: list[str]) -> dict[str, str]:
-    """`export K=V` lines (V shell-quoted) -> {K: V}: what `local env --json` prints."""
-    pairs = (shlex.split(line.removeprefix("export "))[0].split("=", 1) for line in lines)
-    return {key: value for key, value in pairs}
-
-
 def run(args: argparse.Namespace, out: Output) -> int:
     # Imported here: the operator's other commands do not need the local cloud's modules.
     from localcloud import control
-    from localcloud.state import localcloud_home
+    from localcloud.home import Home
 
-    home = localcloud_home()
+    home = Home.from_env()
     if args.action == "up":
         try:
             cfg = control.up(home, api_only=False)
         except (RuntimeError, ImportError) as err:
             raise OperatorError(f"local cloud did not start: {err}") from None
-        out.result({"ok": True, "url": cfg.url, "backend": cfg.backend, "home": str(home)},
+        out.result({"ok": True, "url": cfg.url, "backend": cfg.backend, "home": str(home.root)},
                    f"local cloud API at {cfg.url} (backend {cfg.backend}); `eval \"$(python -m localcloud env)\"`")
         return EXIT_OK
     if args.action == "down":
@@ -50,6 +43,8 @@ def run(args: argparse.Namespace, out: Output) -> int:
         state = control.status(home)
         out.line(json.dumps(state, indent=2))  # JSON either way, as `python -m localcloud status` prints it
         return EXIT_OK if state["api"]["running"] else EXIT_NOT_RUNNING
-    lines = control.env_lines(home)
-    out.line(json.dumps(exports_as_dict(lines)) if args.json else "\n".join(lines))
+    if args.json:
+        out.line(json.dumps(control.env_values(home)))
+    else:
+        out.line("\n".join(control.env_lines(home)))
     return EXIT_OK

@@ -59,8 +59,9 @@ def need_images(*refs: str) -> None:
                if subprocess.run(["docker", "image", "inspect", ref], capture_output=True).returncode != 0]
     if missing:
         from localcloud import services
+        from localcloud.home import Home
 
-        services.build_standin_images(REG)
+        services.build_standin_images(Home.from_env(), REG)
     for ref in missing:
         if subprocess.run(["docker", "image", "inspect", ref], capture_output=True).returncode != 0:
             pytest.fail(f"{ref} missing after building the stand-ins (localcloud.services.build_standin_images)")

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 from builder.cli import main
-from builder.commands.local import exports_as_dict
 from localcloud import control
 
 URL = "https://10.213.0.1:8443"
@@ -19,6 +18,7 @@ EXPORTS = [
     "export DIGITALOCEAN_TOKEN=tok-123",
     "export SSL_CERT_FILE='/var/lib/a dir/bundle.pem'",
 ]
+VALUES = {"DIGITALOCEAN_API_URL": URL, "DIGITALOCEAN_TOKEN": "tok-123", "SSL_CERT_FILE": "/var/lib/a dir/bundle.pem"}
 
 
 @pytest.fixture
@@ -37,6 +37,7 @@ def home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     monkeypatch.setattr(control, "down", lambda home=None: calls.append(("down", home)))
     monkeypatch.setattr(control, "status", status)
     monkeypatch.setattr(control, "env_lines", lambda home=None: list(EXPORTS))
+    monkeypatch.setattr(control, "env_values", lambda home=None: dict(VALUES))
     monkeypatch.setattr(control, "main", lambda argv=None: pytest.fail("control.main is not the way in"))
     return tmp_path
 
@@ -69,8 +70,3 @@ def test_env_prints_export_lines_or_their_values_as_json(home: Path, capsys) -> 
     assert main(["local", "env", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == {"DIGITALOCEAN_API_URL": URL, "DIGITALOCEAN_TOKEN": "tok-123",
                                                    "SSL_CERT_FILE": "/var/lib/a dir/bundle.pem"}
-
-
-def test_exports_as_dict_undoes_shell_quoting() -> None:
-    assert exports_as_dict(["export A='x y'", "export B=plain", "export C='it'\"'\"'s'"]) == {
-        "A": "x y", "B": "plain", "C": "it's"}
