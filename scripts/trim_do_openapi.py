@@ -201,7 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     raw = args.spec.read_bytes()
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     full = yaml.load(raw, Loader=loader)  # noqa: S506 - a safe loader
-    text = render(trim(full), source_sha256=hashlib.sha256(raw).hexdigest(), source_commit=args.source_commit)
+    trimmed = trim(full)
+    text = render(trimmed, source_sha256=hashlib.sha256(raw).hexdigest(), source_commit=args.source_commit)
     if args.check:
         current = args.out.read_text() if args.out.exists() else ""
         if current != text:
@@ -211,13 +212,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
-    kinds = ", ".join(f"{len(v)} {k}" for k, v in sorted(full_components(text).items()))
+    kinds = ", ".join(f"{len(v)} {k}" for k, v in sorted(trimmed["components"].items()))
     print(f"{args.out}: {len(text.encode())} bytes, {sum(len(m) for m in SERVED.values())} operations, {kinds}")
     return 0
-
-
-def full_components(text: str) -> dict[str, Any]:
-    return dict(yaml.safe_load(text)["components"])
 
 
 if __name__ == "__main__":
