@@ -9,7 +9,7 @@ CONFIG ?= $(if $(wildcard deploy.yaml),deploy.yaml,examples/deploy.yaml)
 PYTEST_ARGS ?=
 ARGS ?=
 
-.PHONY: bootstrap test test-fast lint demo image droplet verify status destroy local-cloud local-down check-config render bench
+.PHONY: bootstrap test test-fast lint typecheck demo image droplet verify status destroy local-cloud local-down check-config render bench
 
 bootstrap:
 	@bash scripts/bootstrap.sh
@@ -25,6 +25,11 @@ test-fast:
 
 lint:
 	$(PY) -m ruff check .
+
+# mypy over builder/, firstboot/ and localcloud/ (settings in pyproject.toml). Joins lint and test once
+# issue 8's refactor has landed and the count is zero.
+typecheck:
+	$(PY) -m mypy
 
 # The whole flow on the local cloud, from nothing: snapshot, deploy, a broken deploy rolled back.
 demo: bootstrap

@@ -5,9 +5,9 @@ pydo's through `pydo_client`), whose response hook validates the request and the
 status code) against DigitalOcean's OpenAPI spec, as if sent to https://api.digitalocean.com. A
 mismatch raises at the call and is also recorded in `errors`, which the fixtures assert empty.
 
-The spec is reference data outside the repo: $DO_OPENAPI_SPEC, default
-../shared/reference/do-openapi/DigitalOcean-public.v2.bundled.yaml next to the repo. Loading it takes a
-second or two (libyaml); do it once per session (`do_openapi()` is cached).
+The spec: the repository's trimmed copy (localcloud/openapi/, the operations the local cloud serves, made
+by scripts/trim_do_openapi.py); $DO_OPENAPI_SPEC points at another file, e.g. the full bundled spec. Load
+it once per session (`do_openapi()` is cached).
 
 Fixtures (do_openapi_spec, memory_cloud, validating_session, pydo_client) are in
 tests/localcloud_fixtures.py: `pytest_plugins = ["tests.localcloud_fixtures"]` in a test module.
@@ -34,7 +34,7 @@ from localcloud.api import ApiServer
 from localcloud.backend import MemoryBackend
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_SPEC = REPO.parent / "shared" / "reference" / "do-openapi" / "DigitalOcean-public.v2.bundled.yaml"
+DEFAULT_SPEC = REPO / "localcloud" / "openapi" / "DigitalOcean-public.v2.trimmed.yaml"
 DO_SERVER = "https://api.digitalocean.com"
 
 __all__ = ["LocalCloud", "SpecObserver", "ValidatingSession", "do_openapi", "start_memory_cloud"]

@@ -48,7 +48,7 @@ from localcloud.testing import (
 
 pytestmark = pytest.mark.e2e
 
-SCHEMA = Path("/work/shared/reference/proof-schema/PROD_DEPLOY_PROOF_SCHEMA.json")
+SCHEMA = Path(__file__).resolve().parents[2] / "firstboot" / "contract" / "deploy_status.schema.json"
 PROOFS = ("deploy_status.json", "healthcheck.log", "module_install.log", "status.json")
 FINISH_SECONDS = 600  # a whole first boot, rollback included, under load on 2 cores
 FAULT_TIMEOUT = 45  # gates.timeout_seconds for fault scenarios; a passing rollback verify takes ~12 s under load
@@ -56,11 +56,10 @@ DOMAIN = "odoo-demo.test"
 
 
 def schema_path() -> Path:
-    here = Path(__file__).resolve().parents[2]
-    for p in (SCHEMA, here.parent / "shared" / "reference" / "proof-schema" / SCHEMA.name):
-        if p.exists():
-            return p
-    raise AssertionError(f"proof schema not found at {SCHEMA}")
+    """The project's deploy_status schema (the PRD's, whole, plus the project's own fields)."""
+    if not SCHEMA.exists():
+        raise AssertionError(f"proof schema not found at {SCHEMA}")
+    return SCHEMA
 
 
 @dataclass

@@ -138,10 +138,17 @@ _log = logging.getLogger("odoo")
 # --------------------------------------------------------------------------------------------- configuration
 
 
-def _truthy(value: str | bool | None) -> bool:
+def _truthy(value: object) -> bool:
     if isinstance(value, bool):
         return value
     return str(value).strip().lower() in ("1", "true", "yes", "on", "t")
+
+
+def _as_int(value: object) -> int:
+    """A numeric setting: a string from the config file or the command line, an int once loaded."""
+    if isinstance(value, (int, float, str)):
+        return int(value)
+    raise TypeError(f"not a number: {value!r}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -209,7 +216,7 @@ def load_config(args: argparse.Namespace, environ: dict[str, str]) -> dict[str, 
             continue
         conf[key] = value
     for key in ("db_port", "http_port", "gevent_port", "workers"):
-        conf[key] = int(conf[key]) if conf.get(key) not in (None, "") else DEFAULTS[key]
+        conf[key] = _as_int(conf[key]) if conf.get(key) not in (None, "") else DEFAULTS[key]
     for key in ("list_db", "proxy_mode"):
         conf[key] = _truthy(conf.get(key))
     conf["db_name"] = conf.get("db_name") or ""
@@ -759,13 +766,13 @@ def serve(conf: dict[str, object], behaviour: str) -> int:
         delay = float(os.environ.get("ODL_STANDIN_SLOWSTART_SECONDS", "20"))
         _log.info("loading the registries (stand-in slow start: %.0f s before binding)", delay)
         time.sleep(delay)  # the misbehaviour itself, not synchronisation
-    prefork = int(conf["workers"]) > 0
+    prefork = _as_int(conf["workers"]) > 0
     iface = str(conf.get("http_interface") or "0.0.0.0")
     state = Server(conf, behaviour, prefork)
-    servers = [ThreadingHTTPServer((iface, int(conf["http_port"])), make_handler(state, evented=False))]
+    servers = [ThreadingHTTPServer((iface, _as_int(conf["http_port"])), make_handler(state, evented=False))]
     _log.info("HTTP service (werkzeug) running on %s:%s", socket.gethostname(), conf["http_port"])
     if prefork and behaviour != "nogevent":
-        servers.append(ThreadingHTTPServer((iface, int(conf["gevent_port"])), make_handler(state, evented=True)))
+        servers.append(ThreadingHTTPServer((iface, _as_int(conf["gevent_port"])), make_handler(state, evented=True)))
         _log.info("Evented Service (longpolling) running on %s:%s", iface, conf["gevent_port"])
     if prefork:
         _log.info("Multiprocessing mode: %s workers (stand-in: threads in one process)", conf["workers"])
@@ -832,8 +839,8 @@ def main(argv: list[str], environ: dict[str, str]) -> int:
 def wait_for_psql(argv: list[str]) -> int:
     """The official image's wait-for-psql.py: connect to `postgres` until it answers or the timeout ends."""
     p = argparse.ArgumentParser()
-    for a in ("--db_host", "--db_port", "--db_user", "--db_password"):
-        p.add_argument(a, required=True)
+    for flag in ("--db_host", "--db_port", "--db_user", "--db_password"):
+        p.add_argument(flag, required=True)
     p.add_argument("--timeout", type=int, default=5)
     a = p.parse_args(argv)
     conf = {"db_host": a.db_host, "db_port": a.db_port, "db_user": a.db_user, "db_password": a.db_password}
