@@ -42,7 +42,7 @@ def read_text(path: Path) -> str:
         raise Refused("(file)", f"more than {MAX_BYTES} bytes",
                       f"larger than the {MAX_BYTES // 1024} KiB limit for a settings file")
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8-sig")  # a byte-order mark, as some editors write, is not a setting
     except UnicodeDecodeError as err:
         line = data[: err.start].count(b"\n") + 1
         raise Refused("(file)", f"line {line}, byte {err.start}",
