@@ -6,32 +6,34 @@ The environment wins over `.env`, so CI can inject values without touching files
 from __future__ import annotations
 
 import os
-import shlex
 from pathlib import Path
 
 from builder.settings import Problem
 from firstboot.config import Deploy, Secrets
+from firstboot.contract.envfile import parse_env
 from firstboot.contract.passwords import db_password_problem
 
 MIN_PASSWORD_LENGTH = 12
+# The shortest value each secret may have, as examples/deploy.digitalocean.yaml documents. The passwords
+# are the operator's own choice. Tokens and keys are issued by DigitalOcean or a registry and are far
+# longer (a DigitalOcean token is 71 characters, a Spaces key 20, its secret 43, a GitHub token 40);
+# their floor catches a placeholder, and keeps every secret long enough that it cannot turn up by chance
+# in a rendered file, where `render`'s leak check would otherwise stop on it.
+MIN_TOKEN_LENGTH = 16
+MIN_LENGTHS = {
+    "DB_PASSWORD": MIN_PASSWORD_LENGTH,
+    "ADMIN_PASSWD": MIN_PASSWORD_LENGTH,
+    "DIGITALOCEAN_TOKEN": MIN_TOKEN_LENGTH,
+    "SPACES_KEY": MIN_TOKEN_LENGTH,
+    "SPACES_SECRET": MIN_TOKEN_LENGTH,
+}
 
 
 def read_dotenv(path: Path) -> dict[str, str]:
-    """KEY=VALUE lines; `export ` prefixes, comments and shell quoting are understood."""
-    values: dict[str, str] = {}
+    """The `.env` file's KEY=VALUE pairs ({} when there is none), in the one env-file format."""
     if not path.is_file():
-        return values
-    for raw in path.read_text().splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        line = line.removeprefix("export ").strip()
-        key, sep, value = line.partition("=")
-        if not sep:
-            continue
-        parts = shlex.split(value, comments=True) if value.strip() else [""]
-        values[key.strip()] = parts[0] if parts else ""
-    return values
+        return {}
+    return parse_env(path.read_text())
 
 
 def environment(dotenv: Path | None = None) -> dict[str, str]:
@@ -55,6 +57,7 @@ def required_secret_names(deploy: Deploy, *, api: bool = False) -> list[str]:
 
 
 def secret_problems(deploy: Deploy, env: dict[str, str], *, api: bool = False) -> list[Problem]:
+    """Every problem with the secrets this deploy would use, each named (a value is never echoed)."""
     problems = []
     for name in required_secret_names(deploy, api=api):
         if not env.get(name):
@@ -63,19 +66,21 @@ def secret_problems(deploy: Deploy, env: dict[str, str], *, api: bool = False) -
     why = db_password_problem(db_password) if db_password else None
     if why:
         problems.append(Problem("secrets.DB_PASSWORD", "(set)", why.removeprefix("DB_PASSWORD ")))
-    for name in ("DB_PASSWORD", "ADMIN_PASSWD"):
+    # Every secret that is set travels with the deploy, needed or not: each must meet its minimum.
+    token_env = deploy.registry.token_env
+    for name, minimum in {**MIN_LENGTHS, token_env: MIN_TOKEN_LENGTH}.items():
         value = env.get(name)
-        if value and len(value) < MIN_PASSWORD_LENGTH:
-            problems.append(Problem(f"secrets.{name}", "(set)", f"shorter than {MIN_PASSWORD_LENGTH} characters"))
+        if value and len(value) < minimum:
+            problems.append(Problem(f"secrets.{name}", "(set)", f"shorter than {minimum} characters"))
+    # Without a user name the bake would pull anonymously and 40-images.sh would stop inside Packer, once
+    # the build droplet exists: say it here instead.
+    if env.get(token_env) and not deploy.registry.username:
+        problems.append(Problem(f"secrets.{token_env}", "(set)",
+                                "a registry token needs registry.username in the settings (or unset the token "
+                                "for anonymous pulls)"))
     return problems
 
 
 def secrets_from(deploy: Deploy, env: dict[str, str]) -> Secrets:
-    return Secrets(
-        db_password=env.get("DB_PASSWORD", ""),
-        admin_passwd=env.get("ADMIN_PASSWD", ""),
-        do_token=env.get("DIGITALOCEAN_TOKEN") or None,
-        spaces_key=env.get("SPACES_KEY") or None,
-        spaces_secret=env.get("SPACES_SECRET") or None,
-        registry_token=env.get(deploy.registry.token_env) or None,
-    )
+    """The secrets for `deploy`: the registry token is read from the variable its settings name."""
+    return Secrets.from_env(env, registry_token_env=deploy.registry.token_env)

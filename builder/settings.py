@@ -3,19 +3,28 @@
 Unknown keys are errors (typos are caught), values are checked against DigitalOcean's and Odoo's rules,
 and the result is converted into `firstboot.config.Deploy`, the plain data the droplet receives.
 Secrets are never in this file: see builder/secrets_env.py.
+
+One schema: the droplet-side dataclasses in firstboot/config.py hold the field names, the closed choices
+and the defaults (the agent cannot use pydantic); the models here repeat the names, take every default
+from there (`fc.OdooSpec.tag` is the dataclass field's default) and add the operator-facing checks.
+tests/unit/test_settings_parity.py holds the two together. The file itself is read by
+builder/settings_file.py, which refuses what could stall or crash the tool.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass
+import reprlib
+from collections import Counter
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from builder.settings_file import Refused, load_yaml, read_text
 from firstboot import config as fc
 from firstboot.sizes import SIZES
 from firstboot.workers import SizeTooSmall, plan_for_slug
@@ -36,16 +45,20 @@ EnvName = Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]*$")]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    # validate_default: the defaults come from firstboot/config.py, so they must pass the checks here too.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, validate_default=True)
 
 
+# Every default below is the droplet-side dataclass's own (a frozen dataclass keeps its field defaults as
+# class attributes); lists are YAML's sequences, which the droplet side keeps as tuples.
 class DropletSettings(_Strict):
-    region: Literal[REGIONS] = "nyc3"  # type: ignore[valid-type]
-    size: str = "s-2vcpu-4gb"
-    base_image: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]*$")] = "debian-12-x64"
+    region: Literal[REGIONS] = fc.DropletSpec.region  # type: ignore[valid-type]
+    size: str = fc.DropletSpec.size
+    base_image: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]*$")] = fc.DropletSpec.base_image
     # SSH keys by fingerprint (aa:bb:...) or numeric id, as GET /v2/account/keys lists them.
-    ssh_keys: list[Annotated[str, Field(pattern=r"^([0-9a-f]{2}(:[0-9a-f]{2}){15}|[0-9]+)$")]] = []
-    tags: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_:-]{1,255}$")]] = []
+    ssh_keys: list[Annotated[str, Field(pattern=r"^([0-9a-f]{2}(:[0-9a-f]{2}){15}|[0-9]+)$")]] = list(
+        fc.DropletSpec.ssh_keys)
+    tags: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_:-]{1,255}$")]] = list(fc.DropletSpec.tags)
 
     @field_validator("size")
     @classmethod
@@ -63,16 +76,16 @@ class DropletSettings(_Strict):
 class DnsSettings(_Strict):
     domain: Hostname
     record: Annotated[str, Field(pattern=r"^(@|[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)$")]
-    ttl: Annotated[int, Field(ge=30, le=86400)] = 60
+    ttl: Annotated[int, Field(ge=30, le=86400)] = fc.DnsSpec.ttl
 
 
 class OdooSettings(_Strict):
-    image: Repository = "odoo"
-    tag: ImageTag = "18.0"
-    prior_tag: ImageTag | None = None
-    modules: Annotated[list[ModuleName], Field(min_length=1)] = ["base", "web"]
-    database: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]{0,62}$")] = "odoo"
-    workers: str | int = "auto"
+    image: Repository = fc.OdooSpec.image
+    tag: ImageTag = fc.OdooSpec.tag
+    prior_tag: ImageTag | None = fc.OdooSpec.prior_tag
+    modules: Annotated[list[ModuleName], Field(min_length=1)] = list(fc.OdooSpec.modules)
+    database: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]{0,62}$")] = fc.OdooSpec.database
+    workers: str | int = fc.OdooSpec.workers
 
     @field_validator("workers")
     @classmethod
@@ -85,19 +98,20 @@ class OdooSettings(_Strict):
     @field_validator("modules")
     @classmethod
     def _no_duplicates(cls, modules: list[str]) -> list[str]:
-        dupes = sorted({m for m in modules if modules.count(m) > 1})
+        # One pass (a count per name): list.count in a loop was quadratic, 23 s for 40k modules.
+        dupes = sorted(m for m, n in Counter(modules).items() if n > 1)
         if dupes:
             raise ValueError(f"listed more than once: {', '.join(dupes)}")
         return modules
 
 
 class PostgresSettings(_Strict):
-    mode: Literal["selfhost", "managed"] = "selfhost"
-    image: ImageRef = "postgres:16"
-    user: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]{0,62}$")] = "odoo"
-    host: Hostname | None = None
-    port: Annotated[int, Field(ge=1, le=65535)] = 5432
-    sslmode: Literal["disable", "prefer", "require", "verify-ca", "verify-full"] = "prefer"
+    mode: fc.PostgresMode = fc.PostgresSpec.mode
+    image: ImageRef = fc.PostgresSpec.image
+    user: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]{0,62}$")] = fc.PostgresSpec.user
+    host: Hostname | None = fc.PostgresSpec.host
+    port: Annotated[int, Field(ge=1, le=65535)] = fc.PostgresSpec.port
+    sslmode: fc.SslMode = fc.PostgresSpec.sslmode
 
     @model_validator(mode="after")
     def _managed_needs_host_and_tls(self) -> PostgresSettings:
@@ -112,15 +126,15 @@ class PostgresSettings(_Strict):
 
 
 class RedisSettings(_Strict):
-    enabled: bool = True
-    image: ImageRef = "redis:7"
+    enabled: bool = fc.RedisSpec.enabled
+    image: ImageRef = fc.RedisSpec.image
 
 
 class EdgeSettings(_Strict):
-    domain: Hostname | None = None
-    tls: Literal["letsencrypt", "self-signed"] = "self-signed"
-    email: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] | None = None
-    acme_server: Annotated[str, Field(pattern=r"^https://")] | None = None
+    domain: Hostname | None = fc.EdgeSpec.domain
+    tls: fc.TlsMode = fc.EdgeSpec.tls
+    email: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] | None = fc.EdgeSpec.email
+    acme_server: Annotated[str, Field(pattern=r"^https://")] | None = fc.EdgeSpec.acme_server
 
     @model_validator(mode="after")
     def _letsencrypt_needs_domain_and_email(self) -> EdgeSettings:
@@ -136,30 +150,33 @@ class SpacesSettings(_Strict):
 
 
 class RegistrySettings(_Strict):
-    host: Annotated[str, Field(pattern=r"^[a-z0-9.-]+(:[0-9]{1,5})?$")] = "ghcr.io"
-    username: str | None = None
-    token_env: EnvName = "REGISTRY_TOKEN"
+    host: Annotated[str, Field(pattern=r"^[a-z0-9.-]+(:[0-9]{1,5})?$")] = fc.RegistrySpec.host
+    username: str | None = fc.RegistrySpec.username
+    token_env: EnvName = fc.RegistrySpec.token_env
 
 
 class GatesSettings(_Strict):
-    timeout_seconds: Annotated[int, Field(ge=30, le=3600)] = 600
-    soak_seconds: Annotated[int, Field(ge=0, le=300)] = 10
-    probe_timeout_seconds: Annotated[int, Field(ge=1, le=120)] = 10
-    install_timeout_seconds: Annotated[int, Field(ge=60, le=7200)] = 1800
+    timeout_seconds: Annotated[int, Field(ge=30, le=3600)] = fc.GatesSpec.timeout_seconds
+    soak_seconds: Annotated[int, Field(ge=0, le=300)] = fc.GatesSpec.soak_seconds
+    probe_timeout_seconds: Annotated[int, Field(ge=1, le=120)] = fc.GatesSpec.probe_timeout_seconds
+    install_timeout_seconds: Annotated[int, Field(ge=60, le=7200)] = fc.GatesSpec.install_timeout_seconds
 
 
 class Settings(_Strict):
-    project: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,30}$")] = "odoo"
-    ship_version: Annotated[str, Field(pattern=r"^[0-9]+\.[0-9]+\.[0-9]+$")] = "1.0.0"
+    """deploy.yaml. The same sections as `fc.Deploy`, except what the builder adds itself (endpoints,
+    build, deploy_id) and `reserved_ip`, which the operator writes as one word or address."""
+
+    project: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,30}$")] = fc.Deploy.project
+    ship_version: Annotated[str, Field(pattern=r"^[0-9]+\.[0-9]+\.[0-9]+$")] = fc.Deploy.ship_version
     droplet: DropletSettings = DropletSettings()
     # "auto" (created on first deploy, recorded in Spaces), "none", or an existing reserved IPv4.
-    reserved_ip: str = "none"
-    dns: DnsSettings | None = None
+    reserved_ip: str = fc.ReservedIpSpec.mode
+    dns: DnsSettings | None = fc.Deploy.dns
     odoo: OdooSettings = OdooSettings()
     postgres: PostgresSettings = PostgresSettings()
     redis: RedisSettings = RedisSettings()
     edge: EdgeSettings = EdgeSettings()
-    spaces: SpacesSettings | None = None
+    spaces: SpacesSettings | None = fc.Deploy.spaces
     registry: RegistrySettings = RegistrySettings()
     gates: GatesSettings = GatesSettings()
 
@@ -225,14 +242,24 @@ def _pattern_why(pattern: str) -> str | None:
     return None
 
 
+# repr() of a settings value could be megabytes (a huge list) or take long (deep nesting): reprlib bounds both.
+_REPR = reprlib.Repr()
+_REPR.maxlist = _REPR.maxtuple = _REPR.maxset = _REPR.maxdict = 6
+_REPR.maxstring = _REPR.maxother = 100
+
+
 def _short(value: Any) -> str:
-    text = repr(value)
+    text = _REPR.repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+# A list of a million bad module names is a million errors: the operator sees the first ones and a count.
+MAX_PROBLEMS_LISTED = 50
 
 
 def _problems_from(err: ValidationError) -> list[Problem]:
     problems = []
-    for e in err.errors():
+    for e in err.errors(include_url=False):
         # pydantic adds the union member or validator name to loc; keep the user's field path only.
         loc = [str(p) for p in e["loc"] if not re.match(r"^(literal\[|function-|int$|str$|constrained-)", str(p))]
         field = ".".join(loc) or "(top level)"
@@ -245,25 +272,33 @@ def _problems_from(err: ValidationError) -> list[Problem]:
             why = _pattern_why(e.get("ctx", {}).get("pattern", "")) or why
         problems.append(Problem(field, "(missing)" if e["type"] == "missing" else _short(e.get("input")), why))
     # A union reports one error per member; keep one line per field and reason.
-    seen, unique = set(), []
+    seen: set[tuple[str, str]] = set()
+    unique: list[Problem] = []
     for p in problems:
         if (p.field, p.why) not in seen:
             seen.add((p.field, p.why))
             unique.append(p)
+    if len(unique) > MAX_PROBLEMS_LISTED:
+        more = len(unique) - MAX_PROBLEMS_LISTED
+        unique = [*unique[:MAX_PROBLEMS_LISTED], Problem("(more)", f"{more} more", "not listed; fix the ones above first")]
     return unique
 
 
 def parse_settings(text: str, path: str = "deploy.yaml") -> Settings:
-    """Validate YAML text; raises SettingsError listing every problem found."""
+    """Validate YAML text; raises SettingsError listing every problem found. The size of `text` is the
+    caller's business (load_settings bounds what it reads from a file)."""
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
+    except Refused as err:
+        raise SettingsError(path, [Problem(err.subject, err.where, err.why)]) from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "?"
         why = getattr(err, "problem", None) or str(err)
         raise SettingsError(path, [Problem("(yaml)", where, f"not valid YAML: {why}")]) from None
-    if data is None:
-        data = {}
+    if data is None:  # an empty file, or comments only: YAML reads nothing, which is not "all defaults"
+        raise SettingsError(path, [Problem("(file)", path, "holds no settings (empty, or only comments); "
+                                                           "start from examples/deploy.yaml")])
     if not isinstance(data, dict):
         raise SettingsError(path, [Problem("(top level)", _short(data), "must be a mapping of settings")])
     try:
@@ -273,44 +308,34 @@ def parse_settings(text: str, path: str = "deploy.yaml") -> Settings:
 
 
 def load_settings(path: str | Path) -> Settings:
-    p = Path(path)
     try:
-        text = p.read_text()
+        text = read_text(Path(path))
+    except Refused as err:
+        raise SettingsError(str(path), [Problem(err.subject, err.where, err.why)]) from None
     except OSError as err:
         raise SettingsError(str(path), [Problem("(file)", str(path), err.strerror or str(err))]) from None
     return parse_settings(text, str(path))
 
 
+def _reserved_ip(value: str) -> fc.ReservedIpSpec:
+    if value == "auto" or value == "none":
+        return fc.ReservedIpSpec(mode=value)
+    return fc.ReservedIpSpec(mode="address", address=value)
+
+
 def to_deploy(settings: Settings, env: dict[str, str], build: fc.BuildInfo | None = None) -> fc.Deploy:
-    """The droplet's view of the settings, with the environment's endpoint overrides applied."""
-    s = settings
-    if s.reserved_ip in ("auto", "none"):
-        rip = fc.ReservedIpSpec(mode=s.reserved_ip)  # type: ignore[arg-type]
-    else:
-        rip = fc.ReservedIpSpec(mode="address", address=s.reserved_ip)
-    data = s.model_dump()
-    data["reserved_ip"] = rip
-    deploy = fc.Deploy(
-        project=s.project,
-        ship_version=s.ship_version,
-        droplet=fc.DropletSpec(**{**data["droplet"], "ssh_keys": tuple(s.droplet.ssh_keys),
-                                  "tags": tuple(s.droplet.tags)}),
-        reserved_ip=rip,
-        dns=fc.DnsSpec(**data["dns"]) if s.dns else None,
-        odoo=fc.OdooSpec(**{**data["odoo"], "modules": tuple(s.odoo.modules)}),
-        postgres=fc.PostgresSpec(**data["postgres"]),
-        redis=fc.RedisSpec(**data["redis"]),
-        edge=fc.EdgeSpec(**data["edge"]),
-        spaces=fc.SpacesSpec(**data["spaces"]) if s.spaces else None,
-        registry=fc.RegistrySpec(**{**data["registry"], "host": env.get("REGISTRY") or s.registry.host}),
-        gates=fc.GatesSpec(**data["gates"]),
-        endpoints=fc.Endpoints(
-            api_url=(env.get("DIGITALOCEAN_API_URL") or "https://api.digitalocean.com").rstrip("/"),
-            spaces_endpoint=env.get("SPACES_ENDPOINT") or None,
-        ),
-        build=build or fc.BuildInfo(),
-    )
-    return deploy
+    """The droplet's view of the settings: the same sections, plus what the builder adds. The only
+    reshaping: `reserved_ip` (one word or address) becomes a ReservedIpSpec, and the environment's
+    endpoints (REGISTRY, DIGITALOCEAN_API_URL, SPACES_ENDPOINT) and the build's git facts are filled in."""
+    data = settings.model_dump()
+    data["reserved_ip"] = asdict(_reserved_ip(settings.reserved_ip))
+    data["registry"]["host"] = env.get("REGISTRY") or settings.registry.host
+    data["endpoints"] = asdict(fc.Endpoints(
+        api_url=(env.get("DIGITALOCEAN_API_URL") or fc.Endpoints.api_url).rstrip("/"),
+        spaces_endpoint=env.get("SPACES_ENDPOINT") or None,
+    ))
+    data["build"] = asdict(build or fc.BuildInfo())
+    return fc.Deploy.from_dict(data)
 
 
 def with_size(settings: Settings, size: str) -> Settings:

@@ -3,16 +3,26 @@
 The builder validates `deploy.yaml` (builder/settings.py) and hands the droplet `to_dict()` of this
 model as JSON; the agent reads it back with `Deploy.from_dict`. Secrets travel apart (`Secrets`),
 so a settings file or a proof can be written or logged without leaking one.
+
+This module is the one schema of the settings: the operator-side model (builder/settings.py, pydantic,
+which the agent cannot use) takes its field names, choices and defaults from the dataclasses here and
+only adds the checks; tests/unit/test_settings_parity.py fails when the two drift apart.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 REDACTED = "<redacted>"
 
+# The closed choices, named once for both sides (builder/settings.py validates against the same Literals).
 WorkersSetting = Literal["auto"] | int
+ReservedIpMode = Literal["auto", "address", "none"]
+PostgresMode = Literal["selfhost", "managed"]
+SslMode = Literal["disable", "prefer", "require", "verify-ca", "verify-full"]
+TlsMode = Literal["letsencrypt", "self-signed"]
 
 
 @dataclass(frozen=True)
@@ -28,7 +38,7 @@ class DropletSpec:
 class ReservedIpSpec:
     # "auto": the first deploy creates one in the region and records it in Spaces under state/;
     # "address": use `address`; "none": no reserved IP, no IP cutover.
-    mode: Literal["auto", "address", "none"] = "none"
+    mode: ReservedIpMode = "none"
     address: str | None = None
 
 
@@ -51,12 +61,12 @@ class OdooSpec:
 
 @dataclass(frozen=True)
 class PostgresSpec:
-    mode: Literal["selfhost", "managed"] = "selfhost"
+    mode: PostgresMode = "selfhost"
     image: str = "postgres:16"
     user: str = "odoo"
     host: str | None = None  # managed only
     port: int = 5432
-    sslmode: str = "prefer"  # managed: "require" or stricter
+    sslmode: SslMode = "prefer"  # managed: "require" or stricter
 
 
 @dataclass(frozen=True)
@@ -68,7 +78,7 @@ class RedisSpec:
 @dataclass(frozen=True)
 class EdgeSpec:
     domain: str | None = None  # the public host name users type; None: the droplet's IP, self-signed
-    tls: Literal["letsencrypt", "self-signed"] = "self-signed"
+    tls: TlsMode = "self-signed"
     email: str | None = None  # Let's Encrypt account e-mail
     acme_server: str | None = None  # None: Let's Encrypt production; the local cloud points at pebble
 
@@ -139,7 +149,10 @@ class Deploy:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Deploy:
-        return _build(cls, data)
+        """The one way code builds a Deploy from data (the droplet's JSON, or the operator's settings
+        reshaped by builder/settings.py `to_deploy`): unknown keys are refused, lists become tuples."""
+        deploy: Deploy = _build(cls, data)
+        return deploy
 
     def image_ref(self, registry_host: str | None = None, tag: str | None = None) -> str:
         host = registry_host or self.registry.host
@@ -182,7 +195,9 @@ def _build(cls: type, data: dict[str, Any]) -> Any:
 
 @dataclass(frozen=True)
 class Secrets:
-    """Secret values, from the environment (operator) or a 0600 file (droplet). Never logged."""
+    """Secret values, from the environment (operator) or a 0600 file (droplet). Never logged.
+
+    `from_env` is the one constructor code uses (tests may still spell out the fields)."""
 
     db_password: str
     admin_passwd: str
@@ -191,7 +206,9 @@ class Secrets:
     spaces_secret: str | None = None
     registry_token: str | None = None
 
-    ENV_NAMES = {
+    # The variable each value is read from and written to (secrets.env on the droplet keeps these names,
+    # whatever `registry.token_env` the operator's environment uses).
+    ENV_NAMES: ClassVar[dict[str, str]] = {
         "db_password": "DB_PASSWORD",
         "admin_passwd": "ADMIN_PASSWD",
         "do_token": "DIGITALOCEAN_TOKEN",
@@ -211,8 +228,21 @@ class Secrets:
         return {self.ENV_NAMES[k]: v for k, v in asdict(self).items() if v}
 
     @classmethod
-    def from_env(cls, env: dict[str, str]) -> Secrets:
-        return cls(**{k: env.get(name) or None for k, name in cls.ENV_NAMES.items()})  # type: ignore[arg-type]
+    def from_env(cls, env: Mapping[str, str], *, registry_token_env: str = "REGISTRY_TOKEN") -> Secrets:
+        """The secrets in `env` (the operator's environment, or the droplet's secrets.env). An unset or empty
+        value is None; the two passwords, which every deploy has, are "" when unset (the builder refuses that
+        before anything is made). `registry_token_env`: where the operator keeps the registry token
+        (`registry.token_env` in the settings)."""
+        names = {**cls.ENV_NAMES, "registry_token": registry_token_env}
+        value = {key: env.get(name) or None for key, name in names.items()}
+        return cls(
+            db_password=value["db_password"] or "",
+            admin_passwd=value["admin_passwd"] or "",
+            do_token=value["do_token"],
+            spaces_key=value["spaces_key"],
+            spaces_secret=value["spaces_secret"],
+            registry_token=value["registry_token"],
+        )
 
     def redact(self, text: str) -> str:
         """Replace every secret value in `text` (longest first, so no partial value survives)."""

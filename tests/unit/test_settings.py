@@ -177,3 +177,29 @@ def test_deploy_round_trips_through_the_droplet_json() -> None:
 def test_reserved_ip_address_is_kept() -> None:
     deploy = to_deploy(parse_settings("reserved_ip: 45.55.0.10\n"), {})
     assert (deploy.reserved_ip.mode, deploy.reserved_ip.address) == ("address", "45.55.0.10")
+
+
+def test_secrets_are_read_by_secrets_from_env_with_the_registry_token_under_its_settings_name() -> None:
+    from builder.secrets_env import secrets_from
+    from firstboot.config import Secrets
+
+    env = {**SECRETS, "GHCR_PAT": "registry-token-0006", "REGISTRY_TOKEN": "not-this-one-0007"}
+    deploy = to_deploy(parse_settings("registry: {username: bot, token_env: GHCR_PAT}\n"), {})
+    secrets = secrets_from(deploy, env)
+    assert secrets == Secrets.from_env(env, registry_token_env="GHCR_PAT")
+    assert secrets.registry_token == "registry-token-0006"
+    assert (secrets.db_password, secrets.spaces_secret) == (SECRETS["DB_PASSWORD"], SECRETS["SPACES_SECRET"])
+    # On the droplet, secrets.env keeps the standard names, and reads back to the same secrets.
+    assert Secrets.from_env(secrets.to_env()) == secrets
+    # Unset or empty: None, except the two passwords every deploy has, which are "" (refused before use).
+    assert Secrets.from_env({"SPACES_KEY": ""}) == Secrets(db_password="", admin_passwd="")
+
+
+def test_dotenv_is_read_by_the_one_env_file_reader(tmp_path: Path) -> None:
+    from builder.secrets_env import read_dotenv
+    from firstboot.contract.envfile import parse_env
+
+    text = "export A='x y' # note\nB=\"q\"\n# comment\nC=unbalanced'quote\nnot a pair\n"
+    (tmp_path / ".env").write_text(text)
+    assert read_dotenv(tmp_path / ".env") == parse_env(text) == {"A": "x y", "B": "q", "C": "unbalanced'quote"}
+    assert read_dotenv(tmp_path / "absent.env") == {}
