@@ -70,6 +70,10 @@ class Cause:
 # --- fixes: concrete commands ------------------------------------------------------------------------------
 
 def _on_droplet(t: DoctorTarget, command: str) -> str:
+    """`ssh root@ADDRESS '...'`, or in double quotes when the command holds single quotes and nothing a local
+    shell would expand inside double quotes: a command an operator can read as well as paste."""
+    if "'" in command and not any(ch in command for ch in '"$`\\!'):
+        return f'{t.ssh} "{command}"'
     return f"{t.ssh} {shlex.quote(command)}"
 
 
@@ -315,7 +319,7 @@ def worker_killed(f: DoctorFacts) -> Cause | None:
     if not (memory or limits or oom or (closed and soft)):
         # nginx's "prematurely closed" alone does not say who ended the request.
         return None
-    evidence = ([_svc_text(odoo)] if oom and odoo else []) + [e.line for e in (memory or soft)[-1:]]
+    evidence = ([_svc_text(odoo)] if oom and odoo else []) + [e.line for e in soft[-2:]]
     evidence += [e.line for e in limits[-1:]] + [e.line for e in closed[-1:]]
     conf = f.odoo_conf or OdooConf()
     t = f.target
