@@ -55,7 +55,8 @@ def parse_all(
         try:
             return parse(out)
         except (ParseError, ValueError) as e:
-            errors.append((name, f"unreadable output: {e}"))
+            # A failing command that printed nothing usable: its own message says more than the parser's.
+            errors.append((name, _why(out) if out.returncode else f"unreadable output: {e}"))
             return None
 
     ps = parsed(c.COMPOSE_PS, lambda o: parse_compose_ps(o.stdout))

@@ -130,7 +130,7 @@ def proc_tcp(*ports: int) -> str:
         lines.append(f"   {i}: 00000000:{port:04X} 00000000:0000 0A 00000000:00000000 00:00000000 00000000   101 "
                      f"       0 2345{i} 1 0000000000000000 100 0 0 10 0\n")
     # an established connection from nginx (through docker-proxy): not a listener
-    lines.append(f"   {len(ports)}: 0300130A:1F95 0100130A:C2A4 01 00000000:00000000 00:00000000 00000000   101 "
+    lines.append(f"   {len(ports)}: 0300130A:1F85 0100130A:C2A4 01 00000000:00000000 00:00000000 00000000   101 "
                  "       0 23999 1 0000000000000000 20 4 30 10 -1\n")
     lines.append(PROC_TCP6_HEADER)
     return "".join(lines)
