@@ -57,8 +57,9 @@ def test_compose_ps_array_and_line_forms_read_the_same():
 
 def test_inspect_reads_restarts_exit_code_oom_and_nanosecond_times():
     row = inspect_row("odoo", status="restarting", restarts=7, exit_code=137, oom=True, started=NOW)
-    row["State"]["Health"]["Log"][-1]["Output"] = "curl: (7) Failed to connect to 127.0.0.1 port 8069\n"  # type: ignore[index]  # a JSON fixture
-    (got,) = parse_inspect(json.dumps([row]))
+    text = json.dumps([row]).replace('"Output": ""', '"Output": "curl: (7) Failed to connect to 127.0.0.1 port '
+                                     '8069\\n"')
+    (got,) = parse_inspect(text)
     assert (got.service, got.name, got.state, got.restart_count, got.exit_code, got.oom_killed) == (
         "odoo", "odoo-odoo-1", "restarting", 7, 137, True)
     assert got.started_at == NOW
@@ -143,8 +144,9 @@ def test_nginx_test_ok_and_failing():
 
 def test_the_rendered_site_reads_as_the_agent_wrote_it():
     site = parse_nginx_site(rendered_site())
-    assert site.upstream("odoo_http").servers == (("127.0.0.1", 8069),)  # type: ignore[union-attr]  # present in the render
-    assert site.upstream("odoo_gevent").servers == (("127.0.0.1", 8072),)  # type: ignore[union-attr]  # present in the render
+    http, gevent = site.upstream("odoo_http"), site.upstream("odoo_gevent")
+    assert http is not None and http.servers == (("127.0.0.1", 8069),)
+    assert gevent is not None and gevent.servers == (("127.0.0.1", 8072),)
     ws = site.location("/websocket")
     assert ws is not None and ws.proxy_pass == "http://odoo_gevent" and ws.has_upgrade
     assert site.backend_ports(ws) == (8072,)
@@ -172,7 +174,8 @@ def test_a_location_header_drops_the_server_level_ones():
     site = parse_nginx_site(text)
     ws, root, static = (site.location(p) for p in ("/websocket", "/", "/web/static/"))
     assert ws and root and static
-    assert site.upstream("odoo").servers == (("10.0.0.5", 8069),)  # type: ignore[union-attr]  # defined above
+    up = site.upstream("odoo")
+    assert up is not None and up.servers == (("10.0.0.5", 8069),)
     assert site.backend_ports(ws) == (8072,)
     assert not site.sets_header(ws, "x-forwarded-host")  # its own Upgrade header replaced the server's
     assert site.sets_header(static, "x-forwarded-host")  # sets none: inherits
