@@ -7,6 +7,7 @@ Cause ids (the PRD's 502 causes, corrected for Odoo 18, and the others doctor na
   db_connections_full    PostgreSQL answers but has no connection slot left for Odoo
   odoo_crashloop         Odoo's container keeps restarting
   odoo_down              Odoo's container is stopped, missing, or not listening on its HTTP port
+  nginx_down             nothing listens on 80/443 on the droplet: nginx is stopped
   nginx_config_invalid   `nginx -t` fails: the next reload or restart takes the edge down
   module_state           modules left `to install` / `to upgrade` / `to remove`, or not loaded
   registry_failed        Odoo cannot load the database's registry (and no module state explains it)
@@ -28,7 +29,8 @@ Precedence (the first that applies is the cause; each position says why it comes
  3. db_connections_full, for the same reason (Odoo fails its requests, the healthcheck restarts it).
  4. odoo_crashloop before odoo_down: a looping container is also "down" at any one moment.
  5. odoo_down before anything nginx says: with Odoo down nginx logs connect() refused at the right port.
- 6. nginx_config_invalid before the site checks: the file on disk may not be what nginx runs.
+ 6. nginx_down, then nginx_config_invalid, before the site checks: a stopped nginx reads no site, and a
+    file that does not pass `nginx -t` may not be what nginx runs.
  7. module_state, then registry_failed: a module left half-installed is why a registry does not load.
  8. upstream_wrong before realtime_route_missing: a wrong port breaks every route, /websocket included.
  9. realtime_route_missing, proxy_mode_mismatch: the site's shape, with Odoo itself healthy.
@@ -49,7 +51,7 @@ from builder.doctor.facts import DoctorFacts, LogKind, OdooConf, ServiceState
 from builder.doctor.target import DB_SERVICE, ODOO_SERVICE, DoctorTarget
 
 CAUSE_IDS = (
-    "disk_full", "db_down", "db_connections_full", "odoo_crashloop", "odoo_down", "nginx_config_invalid",
+    "disk_full", "db_down", "db_connections_full", "odoo_crashloop", "odoo_down", "nginx_down", "nginx_config_invalid",
     "module_state", "registry_failed", "upstream_wrong", "realtime_route_missing", "proxy_mode_mismatch",
     "worker_killed", "timeout_too_short", "certificate_expired", "certificate_name_mismatch", "dns_mismatch",
     "unexplained",
@@ -216,6 +218,17 @@ def odoo_down(f: DoctorFacts) -> Cause | None:
                  "or stuck. Its log says which.", tuple(evidence), _logs(ODOO_SERVICE))
 
 
+def nginx_down(f: DoctorFacts) -> Cause | None:
+    missing = sig.edge_ports_missing(f)
+    if not missing:
+        return None
+    evidence = [f"nothing listens on port {', '.join(map(str, missing))} on the droplet (ss -ltnp)"]
+    if f.nginx_test is not None and not f.nginx_test.ok:
+        evidence += [line for line in f.nginx_test.lines if "[emerg]" in line][:1]
+    return Cause("nginx_down", "nginx is not running: the edge refuses connections. Check its configuration and "
+                 "start it.", tuple(evidence), _on_droplet(f.target, "nginx -t && systemctl start nginx"))
+
+
 def nginx_config_invalid(f: DoctorFacts) -> Cause | None:
     test = f.nginx_test
     if test is None or test.ok:
@@ -263,6 +276,9 @@ def upstream_wrong(f: DoctorFacts) -> Cause | None:
     evidence = [f"location {p} proxies to port {'/'.join(map(str, ports))}; Odoo serves it on {want}"
                 for p, ports, want in wrong]
     evidence += [e.line for e in refused[-1:]]
+    for _, ports, _ in wrong[:1]:
+        if f.host_sockets is not None and not any(sig.listens(f.host_sockets, p) for p in ports):
+            evidence.append(f"nothing listens on port {'/'.join(map(str, ports))} on the droplet (ss -ltnp)")
     site = f.nginx_site
     fix = _restore_site(f.target)
     if wrong and site:
@@ -349,7 +365,9 @@ def timeout_too_short(f: DoctorFacts) -> Cause | None:
     conf = f.odoo_conf or OdooConf()
     evidence = [f"location {p}: proxy_read_timeout {s}s < limit_time_real {conf.limit_time_real}s" for p, s in short]
     evidence += [e.line for e in timeouts[-2:]]
-    fix = _edit_site(f.target, f"s/proxy_read_timeout [0-9]*[a-z]*;/proxy_read_timeout {conf.limit_time_real}s;/")
+    # With no timeout shorter than Odoo's limit, the request itself outlasts both: its log names it.
+    fix = _edit_site(f.target, f"s/proxy_read_timeout [0-9]*[a-z]*;/proxy_read_timeout {conf.limit_time_real}s;/") \
+        if short else _logs(ODOO_SERVICE, "1h")
     return Cause("timeout_too_short", "nginx stopped waiting before Odoo finished (504): proxy_read_timeout must "
                  "not be shorter than Odoo's limit_time_real (720 s for long reports).", tuple(evidence), fix)
 
@@ -393,6 +411,7 @@ PRECEDENCE: tuple[tuple[str, Callable[[DoctorFacts], Cause | None]], ...] = (
     ("db_connections_full", db_connections_full),
     ("odoo_crashloop", odoo_crashloop),
     ("odoo_down", odoo_down),
+    ("nginx_down", nginx_down),
     ("nginx_config_invalid", nginx_config_invalid),
     ("module_state", module_state),
     ("registry_failed", registry_failed),

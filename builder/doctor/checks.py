@@ -182,7 +182,20 @@ def odoo_ports(f: DoctorFacts) -> Check:
     missing = [p for p in want if not sig.listens(f.odoo_sockets, p)]
     listening = sorted({s.port for s in f.odoo_sockets})
     text = f"Odoo listens on {', '.join(map(str, listening)) or 'nothing'} (wants {', '.join(map(str, want))})"
+    published = [f"{s.address}:{s.port} {s.process}".strip() for s in f.host_sockets or () if s.port in want]
+    if published:  # docker-proxy on the host (absent when Docker publishes through iptables alone)
+        text += f"; on the droplet: {', '.join(published)}"
     return _fail("odoo_ports", text) if missing else _pass("odoo_ports", text)
+
+
+def nginx_listening(f: DoctorFacts) -> Check:
+    if f.host_sockets is None:
+        return _not_gathered("nginx_listening", f, c.HOST_SOCKETS)
+    missing = sig.edge_ports_missing(f)
+    edge = [f"{s.address}:{s.port} {s.process}".strip() for s in f.host_sockets if s.port in sig.EDGE_PORTS]
+    text = f"listening: {', '.join(edge) or 'nothing on 80/443'}"
+    return _fail("nginx_listening", f"nothing listens on {', '.join(map(str, missing))}; {text}") if missing \
+        else _pass("nginx_listening", text)
 
 
 # --- inside: nginx -------------------------------------------------------------------------------------
@@ -365,7 +378,7 @@ _EDGE: tuple[Callable[[DoctorFacts], Check | None], ...] = (
     edge_health, edge_login, edge_websocket, edge_https_redirect, edge_scheme, certificate, reserved_ip, dns,
 )
 _INSIDE: tuple[Callable[[DoctorFacts], Check], ...] = (
-    odoo_ports, nginx_config, nginx_upstream, nginx_realtime, nginx_timeouts, proxy_mode, nginx_errors, odoo_log,
+    odoo_ports, nginx_listening, nginx_config, nginx_upstream, nginx_realtime, nginx_timeouts, proxy_mode, nginx_errors, odoo_log,
     postgres_ready, postgres_connections, module_states, disk, memory, last_deploy,
 )
 

@@ -22,6 +22,7 @@ CERT_WARN = dt.timedelta(days=14)  # Let's Encrypt renews 30 days before expiry;
 RECENT = dt.timedelta(minutes=30)
 # nginx lines within this much of Odoo's (re)start are the start itself (502s before the workers listen).
 STARTUP_GRACE = dt.timedelta(seconds=90)
+EDGE_PORTS = (80, 443)  # what nginx must listen on (the firewall admits 22, 80, 443)
 WEBSOCKET_PATH = "/websocket"
 FORWARDED_HOST = "x-forwarded-host"
 
@@ -133,3 +134,10 @@ def certificate_covers(names: tuple[str, ...], domain: str) -> bool:
         if name == domain or (name.startswith("*.") and domain.partition(".")[2] == name[2:]):
             return True
     return False
+
+
+def edge_ports_missing(facts: DoctorFacts) -> list[int]:
+    """The edge ports nothing listens on, on the droplet (empty when `ss` was not gathered)."""
+    if facts.host_sockets is None:
+        return []
+    return [p for p in EDGE_PORTS if not listens(facts.host_sockets, p)]

@@ -268,3 +268,28 @@ def test_unexplained_failing_checks_are_still_a_cause():
     assert report.cause is not None and report.cause.id == "unexplained"
     assert report.cause.evidence == ("edge_login: https://erp.example.com/web/login: 500",)
     assert report.exit_code == 1
+
+
+def test_nginx_stopped():
+    ss = "".join(line + "\n" for line in healthy_outputs()[c.HOST_SOCKETS].stdout.splitlines()
+                 if '"nginx"' not in line)
+    cause = diagnose(_facts({c.HOST_SOCKETS: ok(ss)})).cause
+    assert cause is not None and cause.id == "nginx_down" and "80, 443" in cause.evidence[0]
+    assert cause.fix == "ssh root@203.0.113.21 'nginx -t && systemctl start nginx'"
+
+
+def test_a_wrong_upstream_says_nothing_listens_there():
+    outputs, _ = _fault("upstream pointed at a wrong port")
+    cause = diagnose(_facts(outputs)).cause
+    assert cause is not None and cause.id == "upstream_wrong"
+    assert "nothing listens on port 8070 on the droplet (ss -ltnp)" in cause.evidence
+
+
+def test_a_timeout_with_no_short_setting_points_at_the_request():
+    # nginx and Odoo both allow 720 s and a request took longer: no setting to change, the request to find.
+    outputs = {c.NGINX_ERROR_LOG: ok(NGINX_LOG_HEALTHY + nginx_line(NOW - 10 * S, "upstream timed out (110: "
+                                                                    "Connection timed out) while reading response "
+                                                                    "header from upstream") + "\n")}
+    cause = diagnose(_facts(outputs)).cause
+    assert cause is not None and cause.id == "timeout_too_short"
+    assert cause.fix == "odoo-droplet logs --service odoo --since 1h"

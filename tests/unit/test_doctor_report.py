@@ -37,7 +37,7 @@ def test_checks_cover_the_checklist_in_reading_order():
     names = [chk.name for chk in report.checks]
     assert names == [
         "edge_health", "edge_login", "edge_websocket", "edge_https_redirect", "edge_scheme", "certificate",
-        "reserved_ip", "dns", "container_odoo", "container_db", "container_redis", "odoo_ports", "nginx_config",
+        "reserved_ip", "dns", "container_odoo", "container_db", "container_redis", "odoo_ports", "nginx_listening", "nginx_config",
         "nginx_upstream", "nginx_realtime", "nginx_timeouts", "proxy_mode", "nginx_errors", "odoo_log",
         "postgres_ready", "postgres_connections", "module_states", "disk", "memory", "last_deploy",
     ]
