@@ -146,9 +146,9 @@ def parse_nginx_site(text: str) -> NginxSite:
     for up in root.children("upstream"):
         servers = tuple(a for s in up.children("server") if s.args for a in [_server_address(s.args[0])] if a)
         upstreams.append(Upstream(up.args[0] if up.args else "", servers))
-    servers = root.children("server")
+    server_blocks = root.children("server")
     # The server that proxies (the TLS one); the port-80 server only redirects.
-    proxying = [s for s in servers if any(loc.proxy_pass for loc in _locations(s))] or servers[:1]
+    proxying = [s for s in server_blocks if any(loc.proxy_pass for loc in _locations(s))] or server_blocks[:1]
     server = proxying[0] if proxying else Directive("server", (), ())
     server_timeout = _read_timeout(server)
     if server_timeout is None:

@@ -263,12 +263,21 @@ class Fault:
     name: str
     cause: str  # the cause doctor must name first
     outputs: dict[str, CommandOutput] = field(default_factory=dict)
-    edge: dict[str, object] = field(default_factory=dict)  # EdgeFacts fields replaced
+    edge: EdgeFacts = EdgeFacts()  # the probes that see something else (None: as on the healthy droplet)
+
+
+def merge_edge(base: EdgeFacts, over: EdgeFacts) -> EdgeFacts:
+    """`base` with every probe `over` has replaced."""
+    return EdgeFacts(
+        health=over.health or base.health, login=over.login or base.login,
+        websocket=over.websocket or base.websocket, http_redirect=over.http_redirect or base.http_redirect,
+        odoo_redirect=over.odoo_redirect or base.odoo_redirect, certificate=over.certificate or base.certificate,
+        reserved_ip=over.reserved_ip or base.reserved_ip, dns=over.dns or base.dns,
+    )
 
 
 def with_fault(fault: Fault) -> tuple[dict[str, CommandOutput], EdgeFacts]:
-    outputs = {**healthy_outputs(), **fault.outputs}
-    return outputs, dataclasses.replace(healthy_edge(), **fault.edge)
+    return {**healthy_outputs(), **fault.outputs}, merge_edge(healthy_edge(), fault.edge)
 
 
 def _ps(odoo: dict[str, object]) -> CommandOutput:
@@ -313,8 +322,8 @@ FAULTS: tuple[Fault, ...] = (
             c.ODOO_LOG: ok(ODOO_LOG_HEALTHY + odoo_line(NOW - 2 * M, "INFO", "odoo.service.server",
                                                         "Initiating shutdown", db="?") + "\n"),
         },
-        edge={"health": BAD_GATEWAY, "login": LoginProbe(f"https://{DOMAIN}/web/login", 502),
-              "websocket": HttpProbe(f"wss://{DOMAIN}/websocket", 502)},
+        edge=EdgeFacts(health=BAD_GATEWAY, login=LoginProbe(f"https://{DOMAIN}/web/login", 502),
+              websocket=HttpProbe(f"wss://{DOMAIN}/websocket", 502)),
     ),
     Fault(
         "odoo crash-looping", "odoo_crashloop",
@@ -333,8 +342,8 @@ FAULTS: tuple[Fault, ...] = (
                 odoo_raw(NOW - 5 * S, "KeyError: 'sale.order.template'"),
             ]) + "\n"),
         },
-        edge={"health": BAD_GATEWAY, "login": LoginProbe(f"https://{DOMAIN}/web/login", 502),
-              "websocket": HttpProbe(f"wss://{DOMAIN}/websocket", 502)},
+        edge=EdgeFacts(health=BAD_GATEWAY, login=LoginProbe(f"https://{DOMAIN}/web/login", 502),
+              websocket=HttpProbe(f"wss://{DOMAIN}/websocket", 502)),
     ),
     Fault(
         "upstream pointed at a wrong port", "upstream_wrong",
@@ -344,7 +353,7 @@ FAULTS: tuple[Fault, ...] = (
                                                                  "refused) while connecting to upstream",
                                                                  "/web/login", port=8070) + "\n"),
         },
-        edge={"health": BAD_GATEWAY, "login": LoginProbe(f"https://{DOMAIN}/web/login", 502)},
+        edge=EdgeFacts(health=BAD_GATEWAY, login=LoginProbe(f"https://{DOMAIN}/web/login", 502)),
     ),
     Fault(
         "/websocket location removed", "realtime_route_missing",
@@ -354,8 +363,8 @@ FAULTS: tuple[Fault, ...] = (
                                                         "Couldn't bind the websocket. Is the connection opened on "
                                                         "the evented port (8072)?", pid=14) + "\n"),
         },
-        edge={"websocket": HttpProbe(f"wss://{DOMAIN}/websocket", 500, body="<title>500 Internal Server Error"
-                                     "</title> Couldn't bind the websocket.")},
+        edge=EdgeFacts(websocket=HttpProbe(f"wss://{DOMAIN}/websocket", 500, body="<title>500 Internal Server Error"
+                                     "</title> Couldn't bind the websocket.")),
     ),
     Fault(
         "a request outlasting a short proxy_read_timeout", "timeout_too_short",
@@ -371,8 +380,8 @@ FAULTS: tuple[Fault, ...] = (
         "proxy_mode off", "proxy_mode_mismatch",
         outputs={c.ODOO_CONF: ok(grep_conf(rendered_odoo_conf()).replace("proxy_mode = True",
                                                                          "proxy_mode = False"))},
-        edge={"odoo_redirect": HttpProbe(f"https://{DOMAIN}/odoo", 303,
-                                         location=f"http://{DOMAIN}/web/login?redirect=%2Fodoo%3F")},
+        edge=EdgeFacts(odoo_redirect=HttpProbe(f"https://{DOMAIN}/odoo", 303,
+                                         location=f"http://{DOMAIN}/web/login?redirect=%2Fodoo%3F")),
     ),
     Fault(
         "worker killed by its memory limit", "worker_killed",
@@ -414,9 +423,9 @@ FAULTS: tuple[Fault, ...] = (
             c.DB_LOG: ok(DB_LOG_HEALTHY + f"db-1  | {docker_ts(NOW - M)} 2026-12-02 03:14:00.101 UTC [1] LOG:  "
                          "database system is shut down\n"),
         },
-        edge={"health": HealthProbe(f"https://{DOMAIN}/web/health?db_server_status=1", 500,
+        edge=EdgeFacts(health=HealthProbe(f"https://{DOMAIN}/web/health?db_server_status=1", 500,
                                     body='{"status": "fail", "db_server_status": false}', db_server_status=False),
-              "login": LoginProbe(f"https://{DOMAIN}/web/login", 303, location="/web/database/selector")},
+              login=LoginProbe(f"https://{DOMAIN}/web/login", 303, location="/web/database/selector")),
     ),
     Fault(
         "a module left to upgrade", "module_state",
@@ -444,12 +453,12 @@ FAULTS: tuple[Fault, ...] = (
             c.ODOO_LOG: ok(ODOO_LOG_HEALTHY + odoo_line(NOW - M, "INFO", "odoo.sql_db", "Connection to the "
                                                         "database failed", pid=14) + "\n"),
         },
-        edge={"health": HealthProbe(f"https://{DOMAIN}/web/health?db_server_status=1", 500,
-                                    body='{"status": "fail", "db_server_status": false}', db_server_status=False)},
+        edge=EdgeFacts(health=HealthProbe(f"https://{DOMAIN}/web/health?db_server_status=1", 500,
+                                    body='{"status": "fail", "db_server_status": false}', db_server_status=False)),
     ),
     Fault(
         "expired certificate", "certificate_expired",
-        edge={"certificate": CertificateFacts(NOW - dt.timedelta(days=1), (DOMAIN,), "(STAGING) Pebble "
-                                              "Intermediate CA")},
+        edge=EdgeFacts(certificate=CertificateFacts(NOW - dt.timedelta(days=1), (DOMAIN,), "(STAGING) Pebble "
+                                              "Intermediate CA")),
     ),
 )

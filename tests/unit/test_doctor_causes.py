@@ -13,7 +13,15 @@ import pytest
 from builder.doctor import causes, diagnose, parse_all
 from builder.doctor import commands as c
 from builder.doctor.checks import Result
-from builder.doctor.facts import CertificateFacts, CommandOutput, DnsFacts, DoctorFacts, LoginProbe, ReservedIpFacts
+from builder.doctor.facts import (
+    CertificateFacts,
+    CommandOutput,
+    DnsFacts,
+    DoctorFacts,
+    EdgeFacts,
+    LoginProbe,
+    ReservedIpFacts,
+)
 from tests.unit.doctor_droplet import (
     FAULTS,
     NGINX_LOG_HEALTHY,
@@ -26,6 +34,7 @@ from tests.unit.doctor_droplet import (
     healthy_edge,
     healthy_outputs,
     inspect_row,
+    merge_edge,
     ndjson,
     nginx_line,
     odoo_line,
@@ -37,14 +46,15 @@ from tests.unit.doctor_droplet import (
 S = dt.timedelta(seconds=1)
 
 
-def _fault(name: str) -> tuple[dict[str, CommandOutput], dict[str, object]]:
+def _fault(name: str) -> tuple[dict[str, CommandOutput], EdgeFacts]:
     f = next(f for f in FAULTS if f.name == name)
-    return dict(f.outputs), dict(f.edge)
+    return dict(f.outputs), f.edge
 
 
-def _facts(outputs: dict[str, CommandOutput] | None = None, now: dt.datetime = NOW, **edge: object) -> DoctorFacts:
+def _facts(outputs: dict[str, CommandOutput] | None = None, now: dt.datetime = NOW,
+           edge: EdgeFacts | None = None) -> DoctorFacts:
     return parse_all({**healthy_outputs(), **(outputs or {})}, target=TARGET, now=now,
-                     edge=dataclasses.replace(healthy_edge(), **edge))
+                     edge=merge_edge(healthy_edge(), edge or EdgeFacts()))
 
 
 def _cause_id(facts: DoctorFacts) -> str | None:
@@ -56,7 +66,7 @@ def _both(*names: str) -> DoctorFacts:
     """Two faults at once: outputs and probes of both (the later fault's win where they touch the same one)."""
     healthy = healthy_outputs()
     outputs: dict[str, CommandOutput] = {}
-    edge: dict[str, object] = {}
+    edge = EdgeFacts()
     for name in names:
         o, e = _fault(name)
         for key, out in o.items():
@@ -65,8 +75,8 @@ def _both(*names: str) -> DoctorFacts:
                 added = out.stdout.removeprefix(healthy[key].stdout)
                 out = ok(outputs[key].stdout + added)
             outputs[key] = out
-        edge.update(e)
-    return _facts(outputs, **edge)
+        edge = merge_edge(edge, e)
+    return _facts(outputs, edge=edge)
 
 
 def test_precedence_lists_every_cause_once_and_the_docstring_names_them():
@@ -79,7 +89,7 @@ def test_precedence_lists_every_cause_once_and_the_docstring_names_them():
 
 def test_disk_full_before_db_down():
     outputs, edge = _fault("disk full")
-    facts = _facts(outputs, **edge)
+    facts = _facts(outputs, edge=edge)
     assert causes.db_down(facts) is not None  # PostgreSQL is down too: because the disk is full
     assert _cause_id(facts) == "disk_full"
 
@@ -98,7 +108,7 @@ def test_db_down_before_odoo_crashloop_when_odoos_log_says_database():
     outputs[c.ODOO_LOG] = ok(ODOO_LOG_HEALTHY + odoo_raw(NOW - 3 * S, 'Database connection failure: could not '
                                                          'translate host name "db" to address: Name or service not '
                                                          "known") + "\n")
-    facts = _facts(outputs, **edge)
+    facts = _facts(outputs, edge=edge)
     assert causes.odoo_crashloop(facts) is not None
     cause = diagnose(facts).cause
     assert cause is not None and cause.id == "db_down"
@@ -142,7 +152,8 @@ def test_odoo_stopped_is_not_a_wrong_upstream():
 def test_the_start_of_a_fresh_droplet_is_not_a_fault():
     # Three minutes after first boot: the 502s and resets of the start are recent, but came before Odoo settled.
     now = STARTED + dt.timedelta(minutes=3)
-    facts = _facts(now=now, certificate=CertificateFacts(now + dt.timedelta(days=89), ("erp.example.com",)))
+    cert = CertificateFacts(now + dt.timedelta(days=89), ("erp.example.com",))
+    facts = _facts(now=now, edge=EdgeFacts(certificate=cert))
     report = diagnose(facts)
     assert report.healthy, report.cause
 
@@ -177,7 +188,7 @@ def test_timeouts_that_disagree_without_a_timeout_are_a_warning():
 
 def test_a_droplet_not_holding_the_reserved_ip_is_a_warning():
     # Green during a swap: doctor --droplet GREEN before the cutover.
-    report = diagnose(_facts(reserved_ip=ReservedIpFacts("203.0.113.50", 499999999)))
+    report = diagnose(_facts(edge=EdgeFacts(reserved_ip=ReservedIpFacts("203.0.113.50", 499999999))))
     assert report.healthy
     assert {chk.name: chk.result for chk in report.checks}["reserved_ip"] == Result.WARN
 
@@ -192,17 +203,21 @@ def test_a_last_deploy_that_rolled_back_is_shown_not_blamed():
 # --- causes beyond the matrix ---------------------------------------------------------------------------
 
 
+def _cert(days: int, name: str) -> EdgeFacts:
+    return EdgeFacts(certificate=CertificateFacts(NOW + dt.timedelta(days=days), (name,)))
+
+
 def test_certificate_soon_to_expire_warns_and_a_wrong_name_is_a_cause():
-    soon = diagnose(_facts(certificate=CertificateFacts(NOW + dt.timedelta(days=5), ("erp.example.com",))))
+    soon = diagnose(_facts(edge=_cert(5, "erp.example.com")))
     assert soon.healthy and {chk.name: chk.result for chk in soon.checks}["certificate"] == Result.WARN
-    wrong = diagnose(_facts(certificate=CertificateFacts(NOW + dt.timedelta(days=60), ("other.example.com",))))
+    wrong = diagnose(_facts(edge=_cert(60, "other.example.com")))
     assert wrong.cause is not None and wrong.cause.id == "certificate_name_mismatch"
-    wildcard = diagnose(_facts(certificate=CertificateFacts(NOW + dt.timedelta(days=60), ("*.example.com",))))
+    wildcard = diagnose(_facts(edge=_cert(60, "*.example.com")))
     assert wildcard.healthy
 
 
 def test_dns_pointing_elsewhere():
-    cause = diagnose(_facts(dns=DnsFacts("erp.example.com", ("198.51.100.7",)))).cause
+    cause = diagnose(_facts(edge=EdgeFacts(dns=DnsFacts("erp.example.com", ("198.51.100.7",))))).cause
     assert cause is not None and cause.id == "dns_mismatch" and "198.51.100.7" in cause.evidence[0]
 
 
@@ -247,7 +262,7 @@ def test_odoo_running_but_not_listening():
 def test_crashloop_without_a_known_prior_tag_points_at_the_log():
     outputs, edge = _fault("odoo crash-looping")
     outputs[c.DEPLOY_STATUS] = CommandOutput(1, "")  # no deploy_status.json on the droplet
-    cause = diagnose(_facts(outputs, **edge)).cause
+    cause = diagnose(_facts(outputs, edge=edge)).cause
     assert cause is not None and cause.id == "odoo_crashloop" and cause.fix == "odoo-droplet logs --service odoo"
 
 
@@ -264,7 +279,8 @@ def test_managed_postgres_down():
 
 
 def test_unexplained_failing_checks_are_still_a_cause():
-    report = diagnose(_facts(login=LoginProbe("https://erp.example.com/web/login", 500, body="Internal Server Error")))
+    login = LoginProbe("https://erp.example.com/web/login", 500, body="Internal Server Error")
+    report = diagnose(_facts(edge=EdgeFacts(login=login)))
     assert report.cause is not None and report.cause.id == "unexplained"
     assert report.cause.evidence == ("edge_login: https://erp.example.com/web/login: 500",)
     assert report.exit_code == 1

@@ -12,10 +12,11 @@ from builder.doctor.commands import Command, commands_for, write_risks
 from builder.doctor.target import DoctorTarget
 from tests.unit.doctor_droplet import SECRETS, grep_conf, healthy_outputs, rendered_odoo_conf
 
+MANAGED = DoctorTarget(project="shop-prod", postgres_selfhost=False, db_host="db-pg-nyc3-1.b.db.ondigitalocean.com",
+                       db_port=25060, db_user="doadmin", services=("odoo", "redis"))
 TARGETS = [
     pytest.param(DoctorTarget(), id="selfhost"),
-    pytest.param(DoctorTarget(project="shop-prod", postgres_selfhost=False, db_host="db-pg-nyc3-1.b.db.ondigitalocean"
-                              ".com", db_port=25060, db_user="doadmin", services=("odoo", "redis")), id="managed"),
+    pytest.param(MANAGED, id="managed"),
     pytest.param(DoctorTarget(services=("odoo", "db"), log_lines=50, nginx_site="/srv/site.conf"), id="no-redis"),
 ]
 
@@ -40,7 +41,7 @@ def test_the_selfhost_commands_are_what_parse_all_reads():
 
 
 def test_managed_postgres_has_no_db_service_commands():
-    cmds = {cmd.name: cmd for cmd in commands_for(TARGETS[1].values[0])}
+    cmds = {cmd.name: cmd for cmd in commands_for(MANAGED)}
     assert c.DB_LOG not in cmds
     assert cmds[c.PG_READY].argv[-6:] == ("-h", "db-pg-nyc3-1.b.db.ondigitalocean.com", "-p", "25060", "-U",
                                           "doadmin")
