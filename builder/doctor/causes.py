@@ -19,6 +19,8 @@ Cause ids (the PRD's 502 causes, corrected for Odoo 18, and the others doctor na
   certificate_expired    the edge's certificate is past its not-after date
   certificate_name_mismatch  the edge's certificate does not name the domain
   dns_mismatch           the domain's A record does not point at the reserved IP
+  droplet_unreachable    doctor could not read the droplet (SSH, Docker): it will not call a droplet it did not
+                         see healthy
   unexplained            checks fail and none of the above explains them (the failing checks are the evidence)
 
 Precedence (the first that applies is the cause; each position says why it comes before the next):
@@ -54,7 +56,7 @@ CAUSE_IDS = (
     "disk_full", "db_down", "db_connections_full", "odoo_crashloop", "odoo_down", "nginx_down", "nginx_config_invalid",
     "module_state", "registry_failed", "upstream_wrong", "realtime_route_missing", "proxy_mode_mismatch",
     "worker_killed", "timeout_too_short", "certificate_expired", "certificate_name_mismatch", "dns_mismatch",
-    "unexplained",
+    "droplet_unreachable", "unexplained",
 )
 
 
@@ -426,12 +428,26 @@ PRECEDENCE: tuple[tuple[str, Callable[[DoctorFacts], Cause | None]], ...] = (
 )
 
 
+def droplet_unreachable(f: DoctorFacts) -> Cause | None:
+    """Neither the containers nor the nginx site could be read: every inside check is blind."""
+    if f.services is not None or f.nginx_site is not None:
+        return None
+    return Cause("droplet_unreachable", "doctor could not read the droplet, so it cannot say it is healthy: check "
+                 "that SSH reaches it as root with the deploy's key and that Docker answers.",
+                 tuple(f"{name}: {why}" for name, why in f.errors[:4]),
+                 _on_droplet(f.target, "docker compose version && docker ps"))
+
+
 def probable_cause(f: DoctorFacts, checks: Sequence[Check]) -> Cause | None:
-    """The first cause in PRECEDENCE that applies; `unexplained` when checks fail and none does."""
+    """The first cause in PRECEDENCE that applies; else `droplet_unreachable` when doctor saw nothing inside,
+    `unexplained` when checks fail and none applies, None when healthy."""
     for _, detect in PRECEDENCE:
         cause = detect(f)
         if cause is not None:
             return cause
+    blind = droplet_unreachable(f)
+    if blind is not None:
+        return blind
     failing = [chk for chk in checks if chk.result == Result.FAIL]
     if not failing:
         return None

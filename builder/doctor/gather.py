@@ -28,6 +28,8 @@ from builder.doctor.target import DoctorTarget
 
 T = TypeVar("T")
 _GREP_NO_MATCH = 1  # grep: 1 = nothing matched (a file with none of the keys), 2 = an error
+_PG_ISREADY_CODES = (0, 1, 2, 3)  # accepting, rejecting, no response, no attempt
+_NGINX_T_CODES = (0, 1)  # passed, failed: anything else is the channel's failure, not nginx's verdict
 
 
 def _why(out: CommandOutput) -> str:
@@ -67,9 +69,14 @@ def parse_all(
         services = merge_services(target.services, ps or [], inspect or [])
 
     pg = outputs.get(c.PG_READY)
-    pg_ready, pg_text = parse_pg_ready(pg.returncode, pg.stdout or pg.stderr) if pg else (None, "")
+    pg_ready: bool | None = None
+    pg_text = ""
     if pg is None:
         errors.append((c.PG_READY, "not run"))
+    elif pg.returncode in _PG_ISREADY_CODES:  # 1 is also compose's "service is not running": not ready either
+        pg_ready, pg_text = parse_pg_ready(pg.returncode, pg.stdout or pg.stderr)
+    else:  # ssh failed (255), timed out (124), no such program (127): nothing was learnt about PostgreSQL
+        errors.append((c.PG_READY, _why(pg)))
 
     deploy = parsed(c.DEPLOY_STATUS, lambda o: parse_deploy_status(o.stdout), (0, 1))
     db_events = parsed(c.DB_LOG, lambda o: classify_odoo_log(o.stdout + o.stderr)) \
@@ -82,9 +89,9 @@ def parse_all(
         # cat exits 1 when the container has no tcp6 table (IPv6 off) after printing tcp: still a fact.
         odoo_sockets=parsed(c.ODOO_SOCKETS, lambda o: parse_proc_net_tcp(o.stdout), (0, 1)),
         host_sockets=parsed(c.HOST_SOCKETS, lambda o: parse_ss(o.stdout)),
-        # nginx -t reports on stderr and its exit status is the verdict: every status is a fact.
+        # nginx -t reports on stderr and its exit status is the verdict: a failing test is a fact too.
         nginx_test=parsed(c.NGINX_TEST, lambda o: parse_nginx_test(o.returncode, o.stderr + o.stdout),
-                          tuple(range(256))),
+                          _NGINX_T_CODES),
         nginx_site=parsed(c.NGINX_SITE, lambda o: parse_nginx_site(o.stdout)),
         nginx_events=parsed(c.NGINX_ERROR_LOG, lambda o: classify_nginx_log(o.stdout)),
         # compose logs interleaves the container's stdout and stderr on its own stdout.

@@ -81,7 +81,8 @@ def _both(*names: str) -> DoctorFacts:
 
 def test_precedence_lists_every_cause_once_and_the_docstring_names_them():
     ids = [cause_id for cause_id, _ in causes.PRECEDENCE]
-    assert ids + ["unexplained"] == list(causes.CAUSE_IDS)
+    # The two fallbacks come after every detector: doctor saw nothing inside; checks fail unexplained.
+    assert ids + ["droplet_unreachable", "unexplained"] == list(causes.CAUSE_IDS)
     assert all(detect.__name__ == cause_id for cause_id, detect in causes.PRECEDENCE)
     doc = causes.__doc__ or ""
     assert all(f"  {cause_id} " in doc for cause_id in causes.CAUSE_IDS)
@@ -309,3 +310,16 @@ def test_a_timeout_with_no_short_setting_points_at_the_request():
     cause = diagnose(_facts(outputs)).cause
     assert cause is not None and cause.id == "timeout_too_short"
     assert cause.fix == "odoo-droplet logs --service odoo --since 1h"
+
+
+def test_a_droplet_doctor_cannot_read_is_not_called_healthy():
+    ssh_down = CommandOutput(255, "", "ssh: connect to host 203.0.113.21 port 22: Connection timed out")
+    outputs = {name: ssh_down for name in healthy_outputs()}
+    report = diagnose(parse_all(outputs, target=TARGET, now=NOW, edge=healthy_edge()))
+    assert report.cause is not None and report.cause.id == "droplet_unreachable"
+    assert report.cause.evidence[0] == ("compose_ps: exit 255: ssh: connect to host 203.0.113.21 port 22: "
+                                        "Connection timed out")
+    assert report.exit_code == 1
+    # No fact was made up from the channel's failure: PostgreSQL and nginx -t are "not gathered", not "down".
+    facts = parse_all(outputs, target=TARGET, now=NOW)
+    assert facts.pg_ready is None and facts.nginx_test is None
