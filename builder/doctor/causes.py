@@ -28,7 +28,7 @@ Precedence (the first that applies is the cause; each position says why it comes
     so every other symptom follows from it.
  2. db_down before odoo_crashloop and odoo_down: the official image's entrypoint gives up when PostgreSQL does
     not answer within 30 s, so a stopped database makes Odoo exit and restart in a loop.
- 3. db_connections_full, for the same reason (Odoo fails its requests, the healthcheck restarts it).
+ 3. db_connections_full, for the same reason: Odoo's requests fail and its healthcheck turns unhealthy.
  4. odoo_crashloop before odoo_down: a looping container is also "down" at any one moment.
  5. odoo_down before anything nginx says: with Odoo down nginx logs connect() refused at the right port.
  6. nginx_down, then nginx_config_invalid, before the site checks: a stopped nginx reads no site, and a
@@ -39,6 +39,8 @@ Precedence (the first that applies is the cause; each position says why it comes
 10. worker_killed before timeout_too_short: Odoo ending a request (502) is the cause, not nginx waiting.
 11. timeout_too_short: nginx gave up first (504); needs the timeouts in nginx's log.
 12. certificate_*, dns_mismatch last: they break browsers, not Odoo (and probes reach Odoo past them).
+13. After every detector: droplet_unreachable when doctor read nothing inside (never "healthy" unseen), then
+    unexplained when a check fails and no detector applies.
 """
 
 from __future__ import annotations

@@ -68,7 +68,8 @@ def edge_health(f: DoctorFacts) -> Check | None:
     if p is None:
         return None
     if p.status == 200 and p.db_server_status is not False:
-        return _pass("edge_health", _probe_text(p) + " db_server_status true")
+        said = " db_server_status true" if p.db_server_status else " (db_server_status not in the answer)"
+        return _pass("edge_health", _probe_text(p) + said)
     if p.db_server_status is False:
         return _fail("edge_health", _probe_text(p) + " db_server_status false: Odoo answers, PostgreSQL does not")
     return _fail("edge_health", _probe_text(p))
