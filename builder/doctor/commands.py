@@ -100,7 +100,7 @@ def commands_for(target: DoctorTarget) -> tuple[Command, ...]:
     base = target.compose_base
     n = str(target.log_lines)
     conf_pattern = r"^[[:space:]]*(" + "|".join(ODOO_CONF_KEYS) + r")[[:space:]]*="
-    commands = [
+    return (
         Command(COMPOSE_PS, (*base, "ps", "-a", "--format", "json")),
         Command(DOCKER_INSPECT, ("docker", "inspect", *(target.container_name(s) for s in target.services))),
         # What Odoo itself listens on, inside its container: on the host, docker-proxy keeps 8069 open even
@@ -112,6 +112,9 @@ def commands_for(target: DoctorTarget) -> tuple[Command, ...]:
         Command(NGINX_ERROR_LOG, ("tail", "-n", n, target.nginx_error_log), 10.0),
         # --timestamps: Docker's own time on every line, traceback lines included (Odoo's are on the first).
         Command(ODOO_LOG, (*base, "logs", "--no-color", "--timestamps", "--tail", n, ODOO_SERVICE), 30.0),
+        # PostgreSQL's own log, when it runs here: a PANIC on a full disk, a shutdown.
+        *([Command(DB_LOG, (*base, "logs", "--no-color", "--timestamps", "--tail", n, DB_SERVICE), 30.0)]
+          if target.postgres_selfhost else []),
         Command(ODOO_CONF, ("grep", "-E", conf_pattern, target.odoo_conf), 10.0),
         Command(PG_READY, _pg_isready(target), 15.0),
         Command(PG_CONNECTIONS, _psql(target, CONNECTIONS_SQL), 20.0),
@@ -119,11 +122,7 @@ def commands_for(target: DoctorTarget) -> tuple[Command, ...]:
         Command(DISK, ("df", "-P", "-B1", *target.disk_paths), 10.0),
         Command(MEMORY, ("free", "-b"), 10.0),
         Command(DEPLOY_STATUS, ("sh", "-c", _LAST_STATUS_SCRIPT, "doctor", target.proofs_dir), 10.0),
-    ]
-    if target.postgres_selfhost:
-        commands.insert(8, Command(DB_LOG, (*base, "logs", "--no-color", "--timestamps", "--tail", n,
-                                                DB_SERVICE), 30.0))
-    return tuple(commands)
+    )
 
 
 # --- the read-only rule, as code -----------------------------------------------------------------------
