@@ -82,24 +82,26 @@ def _utc(when: dt.datetime) -> dt.datetime:
 
 def plan_prune(backups: Iterable[BackupRecord], now: dt.datetime,
                policy: RetentionPolicy = RetentionPolicy()) -> PrunePlan:
-    records = sorted(backups, key=lambda r: r.parsed, reverse=True)  # newest first
-    ids = [r.backup_id for r in records]
-    if len(set(ids)) != len(ids):
+    given = list(backups)
+    if len({r.backup_id for r in given}) != len(given):
         raise ValueError("the same backup id is listed twice")
+    parsed = {r.backup_id: parse_backup_id(r.backup_id) for r in given}  # once: strptime is not cheap
+    records = sorted(given, key=lambda r: parsed[r.backup_id], reverse=True)  # newest first
+    ids = [r.backup_id for r in records]
     now = _utc(now)
     reasons: dict[str, list[str]] = {r.backup_id: [] for r in records}
 
     complete = [r for r in records if r.complete]
-    newest_complete = complete[0].parsed if complete else None
+    newest_complete = parsed[complete[0].backup_id] if complete else None
     if complete:
         reasons[complete[0].backup_id].append("the newest complete backup")
-    verified = [r for r in complete if r.verified_at is not None]
+    verified = [r for r in complete if r.verified_at is not None]  # newest first
     if verified:
-        newest_verified = max(verified, key=lambda r: (_utc(r.verified_at or now), r.parsed))
-        reasons[newest_verified.backup_id].append("the newest verified backup")
+        # The newest data known to restore: newest by when it was taken, not by when its drill ran.
+        reasons[verified[0].backup_id].append("the newest verified backup")
 
     for r in records:
-        b = r.parsed
+        b = parsed[r.backup_id]
         if b.created > now:
             reasons[r.backup_id].append("dated after now")
         if not r.complete:
@@ -111,7 +113,7 @@ def plan_prune(backups: Iterable[BackupRecord], now: dt.datetime,
         elif b.kind is BackupKind.PRE_UPGRADE and now - b.created < dt.timedelta(days=policy.pre_upgrade_days):
             reasons[r.backup_id].append(f"pre-upgrade: kept {policy.pre_upgrade_days} days")
 
-    scheduled = [r.parsed for r in complete if r.parsed.kind is BackupKind.SCHEDULED]
+    scheduled = [parsed[r.backup_id] for r in complete if parsed[r.backup_id].kind is BackupKind.SCHEDULED]
     slotted: set[BackupId] = set()
     for (rule, period_of), count in zip(PERIODS, (policy.daily, policy.weekly, policy.monthly), strict=True):
         kept, last = 0, None
