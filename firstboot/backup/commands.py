@@ -11,6 +11,7 @@ Where a command runs is a prefix: `Stack.exec("db")` is `docker compose -p P -f 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -77,6 +78,16 @@ class Stack:
         return (*self.compose, "cp", local, f"{service}:{path}")
 
 
+_SNAPSHOT_ID = re.compile(r"[0-9A-F]+-[0-9A-F]+(-[0-9]+)?")
+
+
+def check_snapshot_id(value: str) -> str:
+    """A snapshot id as pg_export_snapshot() prints it (`00000003-0000001B-1`); it goes into SQL text."""
+    if not _SNAPSHOT_ID.fullmatch(value):
+        raise ValueError(f"not a PostgreSQL snapshot id: {value[:40]!r}")
+    return value
+
+
 def derived_database_name(database: str, suffix: str) -> str:
     """`<database>_<suffix>` within PostgreSQL's 63 characters (the database part is cut, not the suffix,
     which tells scratch and restore databases apart)."""
@@ -92,10 +103,13 @@ def _encrypt_stage(recipient: str | None) -> tuple[Argv, ...]:
     return (("age", "-r", recipient),) if recipient else ()
 
 
-def pg_dump(db: Argv, user: str, database: str, out: str, recipient: str | None = None) -> Command:
+def pg_dump(db: Argv, user: str, database: str, out: str, recipient: str | None = None,
+            snapshot: str | None = None) -> Command:
     """`pg_dump -Fc` of the database to `out`, through `age -r` when a recipient is set. Custom format:
-    compressed, and pg_restore can load it in parallel and without owners."""
-    dump = (*db, "pg_dump", "--format=custom", f"--username={user}", f"--dbname={check_database_name(database)}")
+    compressed, and pg_restore can load it in parallel and without owners. With `snapshot` (see
+    queries.snapshot_holder) it dumps exactly what the manifest's facts were read from."""
+    dump = (*db, "pg_dump", "--format=custom", *((f"--snapshot={check_snapshot_id(snapshot)}",) if snapshot is not None else ()),
+            f"--username={user}", f"--dbname={check_database_name(database)}")
     return Command((dump, *_encrypt_stage(recipient)), stdout=out, purpose=f"dump database {database}")
 
 

@@ -21,7 +21,7 @@ class BackupKind(StrEnum):
     PRE_UPGRADE = "pre-upgrade"  # before a module upgrade or tag change: kept for a number of days
 
 
-BACKUP_ID_PATTERN = re.compile(r"^(?P<time>\d{8}T\d{6}Z)-(?P<kind>" + "|".join(re.escape(k) for k in BackupKind) + r")$")
+BACKUP_ID_PATTERN = re.compile(r"\A(?P<time>\d{8}T\d{6}Z)-(?P<kind>" + "|".join(re.escape(k) for k in BackupKind) + r")\Z")
 
 
 @dataclass(frozen=True, order=True)

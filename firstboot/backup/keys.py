@@ -30,7 +30,7 @@ ENCRYPTED_SUFFIX = ".age"  # a part encrypted to an age recipient is stored unde
 PLAIN_PARTS = (DUMP_PART, FILESTORE_PART, SESSIONS_PART)
 
 # Odoo's own rule for database names (odoo/service/db.py DB_NAME_RE): it also keeps `/` out of keys.
-DATABASE_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+DATABASE_NAME_PATTERN = re.compile(r"\A[a-zA-Z0-9][a-zA-Z0-9_.-]+\Z")
 
 
 def check_database_name(database: str) -> str:

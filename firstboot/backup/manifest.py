@@ -21,9 +21,9 @@ from firstboot.contract.ids import is_deploy_id
 
 FORMAT_VERSION = 1
 
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_IMAGE_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
-_AGE_RECIPIENT = re.compile(r"^age1[0-9a-z]{58}$")  # bech32 X25519 recipient, as `age-keygen` prints
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_IMAGE_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+_AGE_RECIPIENT = re.compile(r"age1[0-9a-z]{58}")  # bech32 X25519 recipient, as `age-keygen` prints
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
@@ -99,6 +99,13 @@ class Manifest:
         """The part stored for `database.dump` etc., encrypted or not."""
         wanted = part_name(plain_name, self.encrypted)
         return next((p for p in self.parts if p.name == wanted), None)
+
+
+def check_age_recipient(recipient: str) -> str:
+    """An age X25519 recipient (a public key): never an identity pasted by mistake."""
+    if not _AGE_RECIPIENT.fullmatch(recipient):
+        raise ValueError(f"not an age X25519 recipient (age1...): {recipient[:8]!r}...")
+    return recipient
 
 
 def build_manifest(backup_id: str, facts: BackupFacts, parts: list[Part] | tuple[Part, ...],
@@ -285,10 +292,13 @@ def validate_manifest(m: Manifest) -> None:
         raise ManifestError("droplet_id", f"expected a droplet id, got {m.droplet_id}")
     if m.finished_at < m.started_at:
         raise ManifestError("finished_at", f"{_time(m.finished_at)} is before started_at {_time(m.started_at)}")
-    if m.image.digest is not None and not _IMAGE_DIGEST.match(m.image.digest):
+    if m.image.digest is not None and not _IMAGE_DIGEST.fullmatch(m.image.digest):
         raise ManifestError("image.digest", f"expected sha256:<64 hex>, got {m.image.digest!r}")
-    if m.age_recipient is not None and not _AGE_RECIPIENT.match(m.age_recipient):
-        raise ManifestError("age_recipient", f"not an age X25519 recipient (age1...): {m.age_recipient!r}")
+    if m.age_recipient is not None:
+        try:
+            check_age_recipient(m.age_recipient)
+        except ValueError as e:
+            raise ManifestError("age_recipient", str(e)) from None
     for table, n in m.row_counts.items():
         if n < 0:
             raise ManifestError(f"row_counts.{table}", f"expected at least 0, got {n}")
@@ -303,7 +313,7 @@ def validate_manifest(m: Manifest) -> None:
         seen.add(p.name)
         if p.size < 0:
             raise ManifestError(f"parts[{i}].size", f"expected at least 0, got {p.size}")
-        if not _SHA256.match(p.sha256):
+        if not _SHA256.fullmatch(p.sha256):
             raise ManifestError(f"parts[{i}].sha256", f"expected 64 lowercase hex digits, got {p.sha256!r}")
         if p.name.endswith(ENCRYPTED_SUFFIX) != m.encrypted:
             state = "encrypted" if m.encrypted else "not encrypted"

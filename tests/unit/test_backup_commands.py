@@ -203,7 +203,7 @@ def test_psql_reads_facts_unaligned_and_stops_on_error():
 def test_row_count_sql_counts_only_tables_that_exist():
     sql = queries.row_counts_sql(("res_partner", "ir_attachment"))
     assert "ARRAY['res_partner', 'ir_attachment']" in sql and "to_regclass" in sql
-    for bad in (["res_partner; DROP TABLE x"], ["Res_Partner"], ["a'b"]):
+    for bad in (["res_partner; DROP TABLE x"], ["Res_Partner"], ["a'b"], ["res_partner\n"]):
         with pytest.raises(ValueError, match="not table names"):
             queries.row_counts_sql(bad)
     assert "res_partner" in queries.row_counts_query(DB, "odoo", "odoo").argv[-1]

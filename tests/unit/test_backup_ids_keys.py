@@ -45,6 +45,7 @@ def test_backup_ids_round_trip_and_sort_by_time():
 @pytest.mark.parametrize("bad", [
     "", "20261202T120000Z", "20261202T120000Z-weekly", "20261202-120000-scheduled", "20261302T120000Z-manual",
     "20261202T120000Z-scheduled/", "deploy-20261202-120000", " 20261202T120000Z-manual",
+    "20261202T120000Z-scheduled\n",  # `$` would let a trailing newline through into a key
 ])
 def test_not_backup_ids(bad):
     assert not is_backup_id(bad)
@@ -64,7 +65,7 @@ def test_keys_of_a_set():
     assert plain_part_name("filestore.tar.age") == plain_part_name("filestore.tar") == "filestore.tar"
 
 
-@pytest.mark.parametrize("bad", ["", "a", "../x", "a/b", "-odoo", "odoo db", "_odoo"])
+@pytest.mark.parametrize("bad", ["", "a", "../x", "a/b", "-odoo", "odoo db", "_odoo", "odoo\n"])
 def test_database_names_are_odoos(bad):
     with pytest.raises(ValueError, match="not an Odoo database name"):
         check_database_name(bad)

@@ -130,6 +130,7 @@ _HEX = "0" * 64
     (_set("parts.0.size", -1), "parts[0].size"),
     (_set("parts.0.sha256", "AB" * 32), "parts[0].sha256"),
     (_set("parts.0.sha256", _HEX[:-1]), "parts[0].sha256"),
+    (_set("parts.0.sha256", _HEX + "\n"), "parts[0].sha256"),
     (_set("parts.1.name", "database.dump"), "parts[1].name"),
     (_set("parts.1.name", "a/b"), "parts[1].name"),
     (_set("parts.1.name", "filestore.tar.age"), "parts[1].name"),
