@@ -176,6 +176,13 @@ def remove_in_container(where: Argv, path: str) -> Command:
     return Command(((*where, "rm", "-f", "--", path),), purpose=f"remove {path}")
 
 
+def remove_local(*paths: str) -> Command:
+    """Files on the droplet itself (decrypted parts, the age identity file)."""
+    if not paths:
+        raise ValueError("nothing to remove")
+    return Command((("rm", "-f", "--", *paths),), purpose=f"remove {', '.join(paths)}")
+
+
 def unpack_filestore(odoo: Argv, database: str, tar: str, data_dir: str = ODOO_DATA_DIR) -> tuple[Command, ...]:
     """The filestore archive unpacked under the database's (new) name: its folder made first."""
     target = filestore_dir(database, data_dir)

@@ -26,6 +26,7 @@ from firstboot.backup.commands import (
     drop_database,
     pg_restore,
     remove_in_container,
+    remove_local,
     swap_databases,
     swap_filestores,
     unpack_filestore,
@@ -35,6 +36,10 @@ from firstboot.backup.failures import RestoreFailure, RestoreFailureKind
 from firstboot.backup.keys import DUMP_PART, FILESTORE_PART, plain_part_name
 from firstboot.backup.manifest import Manifest
 from firstboot.backup.queries import database_uuid_query, parse_database_uuid
+
+# What a restore puts back. Sessions are not: a restore is also how a new droplet takes over, and carrying
+# them over would keep every logged-in browser logged in across it. The part stays in the set.
+RESTORED_PARTS = (DUMP_PART, FILESTORE_PART)
 
 
 class RestoreStep(StrEnum):
@@ -71,6 +76,9 @@ class RestorePlan:
     restored_database: str  # the new database pg_restore fills, renamed to `target.database` at the swap
     aside_database: str | None  # what the live database is renamed to; None when there was none
     steps: tuple[PlannedStep, ...]
+    # Run whatever happened: the identity file goes (it is given to a restoring droplet for the restore
+    # only), and so do the decrypted parts and the dump's copy in the db container.
+    cleanup: tuple[Command, ...]
 
 
 @dataclass(frozen=True)
@@ -125,6 +133,8 @@ def plan_restore(manifest_bytes: bytes | None, local_listing: Mapping[str, Store
     steps: list[PlannedStep] = [PlannedStep(RestoreStep.VERIFY, ())]  # decided above: the set is intact
     for part in m.parts:
         name = plain_part_name(part.name)
+        if name not in RESTORED_PARTS:
+            continue
         if m.encrypted and identity_file:  # preflight refused an encrypted set without an identity
             plain[name] = local(name)
             steps.append(PlannedStep(RestoreStep.DECRYPT, (age_decrypt(identity_file, local(part.name), plain[name]),),
@@ -153,9 +163,13 @@ def plan_restore(manifest_bytes: bytes | None, local_listing: Mapping[str, Store
         swap_databases(db, target.user, target.database, restored, aside),
         *swap_filestores(odoo, target.database, restored, aside),
     )))
-    # Sessions are not restored: a restore is also how a new droplet takes over, and carrying sessions
-    # over would keep every logged-in browser logged in across it. The part stays in the set; users log in.
-    return RestorePlan(m, restored, aside, tuple(steps))
+    decrypted = tuple(path for path in plain.values() if m.encrypted)
+    cleanup = (
+        remove_in_container(db, RESTORE_DUMP_IN_CONTAINER),
+        *((remove_local(*decrypted),) if decrypted else ()),
+        *((remove_local(identity_file),) if identity_file else ()),
+    )
+    return RestorePlan(m, restored, aside, tuple(steps), cleanup)
 
 
 def failure_for(step: PlannedStep, stderr: str) -> RestoreFailure:

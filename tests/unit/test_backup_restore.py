@@ -105,7 +105,8 @@ def test_encrypted_backup_is_decrypted_before_anything_else_with_the_identity_fi
     m = manifest(encrypted=True)
     plan = _plan(m, identity=IDENTITY)
     decrypts = [s for s in plan.steps if s.step is RestoreStep.DECRYPT]
-    assert [s.part for s in decrypts] == ["database.dump.age", "filestore.tar.age", "sessions.tar.age"]
+    # Only what is restored is decrypted (sessions stay in the set: see RESTORED_PARTS).
+    assert [s.part for s in decrypts] == ["database.dump.age", "filestore.tar.age"]
     assert decrypts[0].commands[0].argv == ("age", "-d", "-i", IDENTITY, "-o", f"{LOCAL}/database.dump",
                                             f"{LOCAL}/database.dump.age")
     steps = [s.step for s in plan.steps]
@@ -114,6 +115,17 @@ def test_encrypted_backup_is_decrypted_before_anything_else_with_the_identity_fi
     assert load.commands[2].argv[-2] == f"{LOCAL}/database.dump"  # the plain dump goes in
     unpack = next(s for s in plan.steps if s.step is RestoreStep.UNPACK_FILESTORE)
     assert unpack.commands[1].stdin == f"{LOCAL}/filestore.tar"
+    # Afterwards, whatever happened: the identity and the plain copies go.
+    assert [c.argv for c in plan.cleanup] == [
+        (*STACK.exec("db"), "rm", "-f", "--", "/tmp/odoo-droplet-restore.dump"),
+        ("rm", "-f", "--", f"{LOCAL}/database.dump", f"{LOCAL}/filestore.tar"),
+        ("rm", "-f", "--", IDENTITY),
+    ]
+
+
+def test_a_plain_backup_cleans_up_only_the_dumps_copy():
+    plan = _plan()
+    assert [c.argv for c in plan.cleanup] == [(*STACK.exec("db"), "rm", "-f", "--", "/tmp/odoo-droplet-restore.dump")]
 
 
 # --- refusals: before anything touches a database ----------------------------------------------------
