@@ -207,15 +207,25 @@ def swap_databases(db: Argv, user: str, live: str, restored: str, aside: str | N
     return Command((tuple(argv),), purpose=f"swap in {restored} as {live}")
 
 
+def _move(where: Argv, source: str, target: str, purpose: str) -> Command:
+    return Command(((*where, "mv", "--no-target-directory", "--", source, target),), purpose=purpose)
+
+
 def swap_filestores(odoo: Argv, live: str, restored: str, aside: str | None,
-                    data_dir: str = ODOO_DATA_DIR) -> tuple[Command, ...]:
-    moves: list[Command] = []
+                    data_dir: str = ODOO_DATA_DIR) -> tuple[tuple[Command, Command | None], ...]:
+    """(do, undo) pairs, in order: the live filestore (made first if the database never stored a file) moved
+    `aside`, the restored one moved to the live name. Undo reverses a move that was done."""
+    live_dir, restored_dir = filestore_dir(live, data_dir), filestore_dir(restored, data_dir)
+    pairs: list[tuple[Command, Command | None]] = []
     if aside:
-        moves.append(Command(((*odoo, "mv", "--no-target-directory", "--", filestore_dir(live, data_dir),
-                               filestore_dir(aside, data_dir)),), purpose=f"move the filestore of {live} aside"))
-    moves.append(Command(((*odoo, "mv", "--no-target-directory", "--", filestore_dir(restored, data_dir),
-                           filestore_dir(live, data_dir)),), purpose=f"swap in the filestore of {restored}"))
-    return tuple(moves)
+        aside_dir = filestore_dir(aside, data_dir)
+        pairs.append((Command(((*odoo, "mkdir", "-p", "--", live_dir),), purpose=f"make sure {live} has a filestore"),
+                      None))
+        pairs.append((_move(odoo, live_dir, aside_dir, f"move the filestore of {live} aside"),
+                      _move(odoo, aside_dir, live_dir, f"put the filestore of {live} back")))
+    pairs.append((_move(odoo, restored_dir, live_dir, f"swap in the filestore of {restored}"),
+                  _move(odoo, live_dir, restored_dir, f"take the filestore of {restored} out again")))
+    return tuple(pairs)
 
 
 # --- drill -------------------------------------------------------------------------------------------

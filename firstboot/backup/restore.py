@@ -68,6 +68,17 @@ class PlannedStep:
     step: RestoreStep
     commands: tuple[Command, ...]
     part: str | None = None  # the part the commands read, named in a failure
+    # undo[i] reverses commands[i] (None: nothing to reverse). When commands[k] fails, the shell runs
+    # undo[k-1] ... undo[0], so a failed swap leaves the live database and its filestore as they were.
+    undo: tuple[Command | None, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.undo and len(self.undo) != len(self.commands):
+            raise ValueError("undo must pair with commands one to one")
+
+    def undo_after_failure(self, failed: int) -> tuple[Command, ...]:
+        """What to run, in order, when commands[failed] failed."""
+        return tuple(u for u in reversed(self.undo[:failed]) if u is not None)
 
 
 @dataclass(frozen=True)
@@ -159,10 +170,14 @@ def plan_restore(manifest_bytes: bytes | None, local_listing: Mapping[str, Store
     # "move", not "copy": pg_restore carries ir_config_parameter as it was and nothing here regenerates
     # database.uuid/database.secret (Odoo's copy does); this step proves it by the uuid.
     steps.append(PlannedStep(RestoreStep.KEEP_IDENTITY, (database_uuid_query(db, target.user, restored),)))
-    steps.append(PlannedStep(RestoreStep.SWAP_IN, (
-        swap_databases(db, target.user, target.database, restored, aside),
-        *swap_filestores(odoo, target.database, restored, aside),
-    )))
+    # The filestores first, the databases last in one transaction: if the rename fails (a connection left
+    # on the live database), the moves are undone and nothing has changed.
+    moves = swap_filestores(odoo, target.database, restored, aside)
+    steps.append(PlannedStep(
+        RestoreStep.SWAP_IN,
+        (*(do for do, _ in moves), swap_databases(db, target.user, target.database, restored, aside)),
+        undo=(*(undo for _, undo in moves), None),
+    ))
     decrypted = tuple(path for path in plain.values() if m.encrypted)
     cleanup = (
         remove_in_container(db, RESTORE_DUMP_IN_CONTAINER),

@@ -109,11 +109,17 @@ def test_swap_is_one_transaction_and_moves_the_live_database_aside_first():
         'ALTER DATABASE "odoo_restore_x" RENAME TO "odoo";']
     with pytest.raises(ValueError):
         swap_databases(DB, "odoo", 'odoo"; DROP DATABASE x; --', "odoo_restore_x", None)
-    moves = swap_filestores(ODOO, "odoo", "odoo_restore_x", "odoo_pre_restore_x")
-    assert [m.argv[len(ODOO):] for m in moves] == [
-        ("mv", "--no-target-directory", "--", "/var/lib/odoo/filestore/odoo", "/var/lib/odoo/filestore/odoo_pre_restore_x"),
-        ("mv", "--no-target-directory", "--", "/var/lib/odoo/filestore/odoo_restore_x", "/var/lib/odoo/filestore/odoo"),
+    pairs = swap_filestores(ODOO, "odoo", "odoo_restore_x", "odoo_pre_restore_x")
+    fs = "/var/lib/odoo/filestore/"
+    assert [(do.argv[len(ODOO):], undo.argv[len(ODOO):] if undo else None) for do, undo in pairs] == [
+        (("mkdir", "-p", "--", fs + "odoo"), None),  # a database that never stored a file has no folder
+        (("mv", "--no-target-directory", "--", fs + "odoo", fs + "odoo_pre_restore_x"),
+         ("mv", "--no-target-directory", "--", fs + "odoo_pre_restore_x", fs + "odoo")),
+        (("mv", "--no-target-directory", "--", fs + "odoo_restore_x", fs + "odoo"),
+         ("mv", "--no-target-directory", "--", fs + "odoo", fs + "odoo_restore_x")),
     ]
+    [(only, _)] = swap_filestores(ODOO, "odoo", "odoo_restore_x", None)
+    assert only.argv[len(ODOO):] == ("mv", "--no-target-directory", "--", fs + "odoo_restore_x", fs + "odoo")
 
 
 def test_drill_commands():

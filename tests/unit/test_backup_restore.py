@@ -83,22 +83,40 @@ def test_the_live_database_is_touched_only_by_the_last_step():
     plan = _plan()
     assert [s.step for s in plan.steps if _names_live(s)] == [RestoreStep.SWAP_IN]
     swap = plan.steps[-1]
-    db_swap = swap.commands[0].argv
+    fs = "/var/lib/odoo/filestore/"
+    # Filestores first, then the databases in one transaction, last.
+    assert [c.argv[-2:] for c in swap.commands[1:3]] == [
+        (fs + "odoo", fs + "odoo_pre_restore_20261202t130000z"),
+        (fs + "odoo_restore_20261202t130000z", fs + "odoo"),
+    ]
+    db_swap = swap.commands[-1].argv
+    assert "--single-transaction" in db_swap
     assert db_swap[db_swap.index("--command") + 1] == \
         'ALTER DATABASE "odoo" RENAME TO "odoo_pre_restore_20261202t130000z";'
-    assert [c.argv[-2:] for c in swap.commands[1:]] == [
-        ("/var/lib/odoo/filestore/odoo", "/var/lib/odoo/filestore/odoo_pre_restore_20261202t130000z"),
-        ("/var/lib/odoo/filestore/odoo_restore_20261202t130000z", "/var/lib/odoo/filestore/odoo"),
+
+
+def test_a_failed_swap_is_undone():
+    swap = _plan().steps[-1]
+    assert len(swap.undo) == len(swap.commands)
+    # The database rename failed (a connection left on it): both moves are reversed, newest first.
+    undo = swap.undo_after_failure(len(swap.commands) - 1)
+    fs = "/var/lib/odoo/filestore/"
+    assert [u.argv[-2:] for u in undo] == [
+        (fs + "odoo", fs + "odoo_restore_20261202t130000z"),
+        (fs + "odoo_pre_restore_20261202t130000z", fs + "odoo"),
     ]
+    assert swap.undo_after_failure(0) == ()  # nothing done yet, nothing to undo
+    with pytest.raises(ValueError, match="one to one"):
+        PlannedStep(RestoreStep.SWAP_IN, swap.commands, undo=(None,))
 
 
 def test_first_boot_has_nothing_to_move_aside():
     plan = _plan(target=FIRST_BOOT)
     assert plan.aside_database is None
     swap = plan.steps[-1]
-    statements = [a for a in swap.commands[0].argv if a.startswith("ALTER")]
+    statements = [a for a in swap.commands[-1].argv if a.startswith("ALTER")]
     assert statements == ['ALTER DATABASE "odoo_restore_20261202t130000z" RENAME TO "odoo";']
-    assert len(swap.commands) == 2
+    assert len(swap.commands) == 2  # one filestore move, one rename
 
 
 def test_encrypted_backup_is_decrypted_before_anything_else_with_the_identity_file():
