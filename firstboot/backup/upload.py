@@ -75,3 +75,17 @@ def backup_status(local_complete: bool, remote_complete: bool, verified_at: dt.d
     if local_complete:
         return StatusLine(BackupStatus.PENDING_UPLOAD, verified_at)
     return StatusLine(BackupStatus.INCOMPLETE, verified_at)
+
+
+def backup_entry(manifest: Manifest, line: StatusLine) -> dict[str, object]:
+    """One backup as `odoo-droplet backups --json` lists it (the issue's keys, then the status)."""
+    return {
+        "id": manifest.backup_id,
+        "kind": manifest.kind.value,
+        "created": manifest.started_at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "size_bytes": manifest.size_bytes,
+        "odoo_version": manifest.odoo_version,
+        "encrypted": manifest.encrypted,
+        "verified": line.last_verified.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if line.last_verified else None,
+        "status": line.status.value,
+    }

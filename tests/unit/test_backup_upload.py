@@ -7,7 +7,15 @@ import datetime as dt
 
 from firstboot.backup.completeness import StoredObject
 from firstboot.backup.manifest import serialize_manifest
-from firstboot.backup.upload import BackupStatus, StatusLine, UploadPlan, backup_status, manifest_object, plan_upload
+from firstboot.backup.upload import (
+    BackupStatus,
+    StatusLine,
+    UploadPlan,
+    backup_entry,
+    backup_status,
+    manifest_object,
+    plan_upload,
+)
 from tests.unit.test_backup_samples import listing, manifest, sha
 
 VERIFIED_AT = dt.datetime(2026, 12, 6, 3, 0, tzinfo=dt.UTC)
@@ -83,3 +91,14 @@ def test_status_strings():
     line = backup_status(False, True, VERIFIED_AT)
     assert (line.status, line.last_verified) == (BackupStatus.VERIFIED, VERIFIED_AT) and line.status == "verified"
     assert backup_status(False, False, None).status is BackupStatus.INCOMPLETE
+
+
+def test_backup_entry_has_the_keys_backups_json_lists():
+    m = manifest(encrypted=True)
+    entry = backup_entry(m, backup_status(False, True, VERIFIED_AT))
+    assert entry == {
+        "id": m.backup_id, "kind": "scheduled", "created": "2026-12-02T12:00:00Z", "size_bytes": m.size_bytes,
+        "odoo_version": "18.0-20260723", "encrypted": True, "verified": "2026-12-06T03:00:00Z", "status": "verified",
+    }
+    pending = backup_entry(manifest(), backup_status(True, False, None))
+    assert (pending["verified"], pending["status"], pending["encrypted"]) == (None, "pending upload", False)
