@@ -85,11 +85,12 @@ def check_restore_compatibility(backup_odoo: str, backup_postgres: str, target_o
             f"the backup is from Odoo {backup_odoo} (series {odoo_series(backup_odoo)}), this droplet runs Odoo "
             f"{target_odoo} (series {odoo_series(target_odoo)}): a database moves between Odoo versions by a "
             "migration, not a restore"))
-    if postgres_major(backup_postgres) > postgres_major(target_postgres):
+    backup_major, target_major = postgres_major(backup_postgres), postgres_major(target_postgres)
+    if backup_major > target_major:
         problems.append(RestoreFailure(
             RestoreFailureKind.POSTGRES_TOO_NEW,
-            f"the backup is from PostgreSQL {backup_postgres} (major {format_postgres_major(postgres_major(backup_postgres))}), "
-            f"this droplet runs PostgreSQL {target_postgres} (major {format_postgres_major(postgres_major(target_postgres))}): "
+            f"the backup is from PostgreSQL {backup_postgres} (major {format_postgres_major(backup_major)}), "
+            f"this droplet runs PostgreSQL {target_postgres} (major {format_postgres_major(target_major)}): "
             "pg_restore does not read dumps from a newer major"))
     return problems
 

@@ -108,8 +108,9 @@ def pg_dump(db: Argv, user: str, database: str, out: str, recipient: str | None 
     """`pg_dump -Fc` of the database to `out`, through `age -r` when a recipient is set. Custom format:
     compressed, and pg_restore can load it in parallel and without owners. With `snapshot` (see
     queries.snapshot_holder) it dumps exactly what the manifest's facts were read from."""
-    dump = (*db, "pg_dump", "--format=custom", *((f"--snapshot={check_snapshot_id(snapshot)}",) if snapshot is not None else ()),
-            f"--username={user}", f"--dbname={check_database_name(database)}")
+    in_snapshot = (f"--snapshot={check_snapshot_id(snapshot)}",) if snapshot is not None else ()
+    dump = (*db, "pg_dump", "--format=custom", *in_snapshot, f"--username={user}",
+            f"--dbname={check_database_name(database)}")
     return Command((dump, *_encrypt_stage(recipient)), stdout=out, purpose=f"dump database {database}")
 
 

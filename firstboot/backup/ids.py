@@ -21,7 +21,8 @@ class BackupKind(StrEnum):
     PRE_UPGRADE = "pre-upgrade"  # before a module upgrade or tag change: kept for a number of days
 
 
-BACKUP_ID_PATTERN = re.compile(r"\A(?P<time>\d{8}T\d{6}Z)-(?P<kind>" + "|".join(re.escape(k) for k in BackupKind) + r")\Z")
+_KINDS = "|".join(re.escape(k) for k in BackupKind)
+BACKUP_ID_PATTERN = re.compile(r"\A(?P<time>\d{8}T\d{6}Z)-(?P<kind>" + _KINDS + r")\Z")
 
 
 @dataclass(frozen=True, order=True)

@@ -23,8 +23,9 @@ FIELD_SEPARATOR = "\t"
 
 
 def _psql_base(db: Argv, user: str, database: str) -> Argv:
-    return (*db, "psql", "--no-psqlrc", "--quiet", "--no-align", "--tuples-only", f"--field-separator={FIELD_SEPARATOR}",
-            "--set=ON_ERROR_STOP=1", f"--username={user}", f"--dbname={check_database_name(database)}")
+    return (*db, "psql", "--no-psqlrc", "--quiet", "--no-align", "--tuples-only",
+            f"--field-separator={FIELD_SEPARATOR}", "--set=ON_ERROR_STOP=1", f"--username={user}",
+            f"--dbname={check_database_name(database)}")
 
 
 def psql(db: Argv, user: str, database: str, sql: str, purpose: str, snapshot: str | None = None) -> Command:
@@ -131,7 +132,8 @@ def row_counts_sql(tables: tuple[str, ...] | list[str] = DEFAULT_COUNTED_TABLES)
 
 
 def row_counts_query(db: Argv, user: str, database: str,
-                     tables: tuple[str, ...] | list[str] = DEFAULT_COUNTED_TABLES, snapshot: str | None = None) -> Command:
+                     tables: tuple[str, ...] | list[str] = DEFAULT_COUNTED_TABLES,
+                     snapshot: str | None = None) -> Command:
     return psql(db, user, database, row_counts_sql(tables), f"count rows in {database}", snapshot)
 
 

@@ -135,7 +135,8 @@ def plan_restore(manifest_bytes: bytes | None, local_listing: Mapping[str, Store
     m = checked
     db, odoo = stack.exec("db"), (stack.exec("odoo") if odoo_running else stack.one_off("odoo"))
     restored = derived_database_name(target.database, f"restore_{stamp.lower()}")
-    aside = derived_database_name(target.database, f"pre_restore_{stamp.lower()}") if target.live_database_exists else None
+    aside = (derived_database_name(target.database, f"pre_restore_{stamp.lower()}")
+             if target.live_database_exists else None)
 
     def local(stored: str) -> str:
         return f"{local_dir}/{stored}"

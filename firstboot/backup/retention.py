@@ -106,7 +106,8 @@ def plan_prune(backups: Iterable[BackupRecord], now: dt.datetime,
             reasons[r.backup_id].append("dated after now")
         if not r.complete:
             if newest_complete is None or b > newest_complete:
-                reasons[r.backup_id].append("incomplete but newer than the newest complete backup (running or uploading)")
+                reasons[r.backup_id].append(
+                    "incomplete but newer than the newest complete backup (running or uploading)")
             continue
         if b.kind is BackupKind.MANUAL:
             reasons[r.backup_id].append("manual: kept until deleted")

@@ -77,15 +77,19 @@ def backup_status(local_complete: bool, remote_complete: bool, verified_at: dt.d
     return StatusLine(BackupStatus.INCOMPLETE, verified_at)
 
 
+def _time(when: dt.datetime) -> str:
+    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def backup_entry(manifest: Manifest, line: StatusLine) -> dict[str, object]:
     """One backup as `odoo-droplet backups --json` lists it (the issue's keys, then the status)."""
     return {
         "id": manifest.backup_id,
         "kind": manifest.kind.value,
-        "created": manifest.started_at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "created": _time(manifest.started_at),
         "size_bytes": manifest.size_bytes,
         "odoo_version": manifest.odoo_version,
         "encrypted": manifest.encrypted,
-        "verified": line.last_verified.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if line.last_verified else None,
+        "verified": _time(line.last_verified) if line.last_verified else None,
         "status": line.status.value,
     }

@@ -75,7 +75,8 @@ def test_plain_backup_plan_in_order():
     running = _plan(odoo_running=True)
     assert running.steps[2].commands[0].argv[: len(STACK.exec("odoo"))] == STACK.exec("odoo")
     keep = plan.steps[3]
-    assert "database.uuid" in keep.commands[0].argv[-1] and f"--dbname={plan.restored_database}" in keep.commands[0].argv
+    assert "database.uuid" in keep.commands[0].argv[-1]
+    assert f"--dbname={plan.restored_database}" in keep.commands[0].argv
     assert not any("database.secret" in a for c in keep.commands for a in c.arguments())
 
 
@@ -197,7 +198,8 @@ def test_every_reason_at_once():
     objects = listing(m)
     del objects["sessions.tar.age"]
     kinds = [f.kind for f in _refused(m, objects=objects).failures]
-    assert kinds == [RestoreFailureKind.MISSING_PART, RestoreFailureKind.VERSION_MISMATCH, RestoreFailureKind.NO_AGE_KEY]
+    assert kinds == [RestoreFailureKind.MISSING_PART, RestoreFailureKind.VERSION_MISMATCH,
+                     RestoreFailureKind.NO_AGE_KEY]
 
 
 def test_preflight_gives_the_manifest_when_all_is_well():

@@ -56,7 +56,8 @@ def test_parts_there_but_no_manifest_uploads_the_manifest_only():
 
 def test_local_copy_goes_only_when_spaces_holds_everything_with_matching_checksums():
     m = manifest()
-    plan = plan_upload(m, serialize_manifest(m), listing(m), listing(m) | {"verification.json": StoredObject(1, "0" * 64)})
+    remote = listing(m) | {"verification.json": StoredObject(1, "0" * 64)}
+    plan = plan_upload(m, serialize_manifest(m), listing(m), remote)
     assert plan.delete_local and plan.upload == () and plan.status is BackupStatus.UPLOADED
     # Same sizes, one checksum off: not yet.
     remote = listing(m)
