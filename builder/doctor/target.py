@@ -1,0 +1,50 @@
+"""What doctor looks at on one droplet: its id and address, the compose project and the paths it reads.
+
+The droplet layout contract is being refactored elsewhere, so nothing here imports it: the caller (the CLI,
+later) fills a `DoctorTarget` from that contract and the settings. The defaults are today's layout
+(firstboot/layout.py, firstboot/render/compose.py), so a test or a preview can build one with a few fields.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# The services the rendered compose file can hold (firstboot/render/compose.py); redis only when enabled.
+ODOO_SERVICE = "odoo"
+DB_SERVICE = "db"
+REDIS_SERVICE = "redis"
+
+
+@dataclass(frozen=True)
+class DoctorTarget:
+    droplet_id: int | None = None
+    address: str = ""  # where the operator reaches the droplet over SSH (its public IPv4)
+    project: str = "odoo"  # the compose project name (`name:` in docker-compose.yml)
+    compose_file: str = "/etc/odoo-droplet/stack/docker-compose.yml"
+    odoo_conf: str = "/etc/odoo-droplet/stack/odoo.conf"
+    nginx_site: str = "/etc/nginx/sites-enabled/odoo.conf"
+    nginx_error_log: str = "/var/log/nginx/error.log"
+    proofs_dir: str = "/var/lib/odoo-droplet/proofs"
+    services: tuple[str, ...] = (ODOO_SERVICE, DB_SERVICE, REDIS_SERVICE)
+    database: str = "odoo"
+    db_user: str = "odoo"
+    # selfhost: PostgreSQL is the compose service `db`; managed: a DigitalOcean cluster at db_host.
+    postgres_selfhost: bool = True
+    db_host: str = "127.0.0.1"
+    db_port: int = 5432
+    domain: str = ""  # the public name, when the settings have one
+    disk_paths: tuple[str, ...] = ("/", "/var/lib/docker")
+    log_lines: int = 300  # how much of each log doctor reads
+
+    def container_name(self, service: str) -> str:
+        """Compose v2 names a service's first container `<project>-<service>-1`."""
+        return f"{self.project}-{service}-1"
+
+    @property
+    def compose_base(self) -> tuple[str, ...]:
+        return ("docker", "compose", "-p", self.project, "-f", self.compose_file)
+
+    @property
+    def ssh(self) -> str:
+        """How a fix reaches the droplet's shell (the key the droplet was made with, as root)."""
+        return f"ssh root@{self.address or '<droplet address>'}"
