@@ -1,13 +1,16 @@
 """What doctor looks at on one droplet: its id and address, the compose project and the paths it reads.
 
-The droplet layout contract is being refactored elsewhere, so nothing here imports it: the caller (the CLI,
-later) fills a `DoctorTarget` from that contract and the settings. The defaults are today's layout
-(firstboot/layout.py, firstboot/render/compose.py), so a test or a preview can build one with a few fields.
+The paths default to the droplet layout contract (firstboot/contract/layout.py); the caller fills the rest
+from the settings, so a test or a preview can build one with a few fields.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from firstboot.contract.layout import Layout
+
+_LAYOUT = Layout()
 
 # The services the rendered compose file can hold (firstboot/render/compose.py); redis only when enabled.
 ODOO_SERVICE = "odoo"
@@ -20,11 +23,11 @@ class DoctorTarget:
     droplet_id: int | None = None
     address: str = ""  # where the operator reaches the droplet over SSH (its public IPv4)
     project: str = "odoo"  # the compose project name (`name:` in docker-compose.yml)
-    compose_file: str = "/etc/odoo-droplet/stack/docker-compose.yml"
-    odoo_conf: str = "/etc/odoo-droplet/stack/odoo.conf"
-    nginx_site: str = "/etc/nginx/sites-enabled/odoo.conf"
-    nginx_error_log: str = "/var/log/nginx/error.log"
-    proofs_dir: str = "/var/lib/odoo-droplet/proofs"
+    compose_file: str = str(_LAYOUT.stack_dir / "docker-compose.yml")
+    odoo_conf: str = str(_LAYOUT.stack_dir / "odoo.conf")
+    nginx_site: str = str(_LAYOUT.nginx_site_enabled)
+    nginx_error_log: str = str(_LAYOUT.nginx_error_log)
+    proofs_dir: str = str(_LAYOUT.proofs_dir)
     services: tuple[str, ...] = (ODOO_SERVICE, DB_SERVICE, REDIS_SERVICE)
     database: str = "odoo"
     db_user: str = "odoo"
