@@ -17,6 +17,7 @@ bootstrap:
 # Every layer: unit (seconds), integration (real nginx, PostgreSQL, Docker), e2e (the local cloud).
 test: bootstrap
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # The unit layer only: no Docker, seconds.
@@ -25,9 +26,9 @@ test-fast:
 
 lint:
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 
-# mypy over builder/, firstboot/ and localcloud/ (settings in pyproject.toml). Joins lint and test once
-# issue 8's refactor has landed and the count is zero.
+# mypy over builder/, firstboot/ and localcloud/ (settings in pyproject.toml); also part of lint and test.
 typecheck:
 	$(PY) -m mypy
 

@@ -52,7 +52,7 @@ class _Strict(BaseModel):
 # Every default below is the droplet-side dataclass's own (a frozen dataclass keeps its field defaults as
 # class attributes); lists are YAML's sequences, which the droplet side keeps as tuples.
 class DropletSettings(_Strict):
-    region: Literal[REGIONS] = fc.DropletSpec.region  # type: ignore[valid-type]
+    region: Literal[REGIONS] = fc.DropletSpec.region  # type: ignore[valid-type]  # a tuple of names unpacked into Literal: pydantic reads it, mypy cannot
     size: str = fc.DropletSpec.size
     base_image: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]*$")] = fc.DropletSpec.base_image
     # SSH keys by fingerprint (aa:bb:...) or numeric id, as GET /v2/account/keys lists them.
@@ -144,7 +144,7 @@ class EdgeSettings(_Strict):
 
 
 class SpacesSettings(_Strict):
-    region: Literal[SPACES_REGIONS]  # type: ignore[valid-type]
+    region: Literal[SPACES_REGIONS]  # type: ignore[valid-type]  # as above: Literal over a tuple, read by pydantic
     # S3 bucket naming rules: 3-63 characters, lower case, digits, dots and dashes.
     bucket: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")]
 
@@ -171,12 +171,12 @@ class Settings(_Strict):
     droplet: DropletSettings = DropletSettings()
     # "auto" (created on first deploy, recorded in Spaces), "none", or an existing reserved IPv4.
     reserved_ip: str = fc.ReservedIpSpec.mode
-    dns: DnsSettings | None = fc.Deploy.dns
+    dns: DnsSettings | None = None  # fc.Deploy.dns: no DNS record unless the settings ask (parity-tested)
     odoo: OdooSettings = OdooSettings()
     postgres: PostgresSettings = PostgresSettings()
     redis: RedisSettings = RedisSettings()
     edge: EdgeSettings = EdgeSettings()
-    spaces: SpacesSettings | None = fc.Deploy.spaces
+    spaces: SpacesSettings | None = None  # fc.Deploy.spaces: no Spaces unless the settings ask (parity-tested)
     registry: RegistrySettings = RegistrySettings()
     gates: GatesSettings = GatesSettings()
 
@@ -318,8 +318,10 @@ def load_settings(path: str | Path) -> Settings:
 
 
 def _reserved_ip(value: str) -> fc.ReservedIpSpec:
-    if value == "auto" or value == "none":
-        return fc.ReservedIpSpec(mode=value)
+    if value == "auto":
+        return fc.ReservedIpSpec(mode="auto")
+    if value == "none":
+        return fc.ReservedIpSpec(mode="none")
     return fc.ReservedIpSpec(mode="address", address=value)
 
 

@@ -222,7 +222,9 @@ class Secrets:
         return [v for v in asdict(self).values() if v]
 
     def redacted(self) -> Secrets:
-        return Secrets(**{k: (REDACTED if v else None) for k, v in asdict(self).items()})
+        # Every field is a str; an unset optional one stays None (dataclasses.replace keeps the types).
+        return replace(self, **{k: (REDACTED if v else None) for k, v in asdict(self).items() if k not in ("db_password", "admin_passwd")},
+                       db_password=REDACTED if self.db_password else "", admin_passwd=REDACTED if self.admin_passwd else "")
 
     def to_env(self) -> dict[str, str]:
         return {self.ENV_NAMES[k]: v for k, v in asdict(self).items() if v}

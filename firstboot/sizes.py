@@ -6,6 +6,7 @@ reads the real CPU count and memory instead (firstboot/host.py). The local cloud
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -43,7 +44,7 @@ SIZES: dict[str, Size] = {
 }
 
 
-def smallest_fitting(predicate) -> Size | None:  # type: ignore[no-untyped-def]
+def smallest_fitting(predicate: Callable[[Size], bool]) -> Size | None:
     """The cheapest size for which `predicate(size)` holds."""
     fitting = sorted((s for s in SIZES.values() if predicate(s)), key=lambda s: (s.price_monthly, s.memory_mb))
     return fitting[0] if fitting else None

@@ -29,7 +29,7 @@ def _patch_location_constraint() -> bool:
             return given
         return self.region
 
-    responses.S3Response._get_location_constraint = location_constraint  # type: ignore[method-assign]
+    responses.S3Response._get_location_constraint = location_constraint  # type: ignore[method-assign]  # a patch of moto for the local Spaces (see above)
     return True
 
 
