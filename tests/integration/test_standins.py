@@ -21,7 +21,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import xmlrpc.client
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -102,7 +102,7 @@ def post_form(
 
 
 def jsonrpc(
-    base: str, path: str, params: dict[str, object], cookie: str | None = None, headers: dict[str, str] | None = None
+    base: str, path: str, params: Mapping[str, object], cookie: str | None = None, headers: dict[str, str] | None = None
 ) -> tuple[dict[str, Any], str | None]:
     """A JSON-RPC call as Odoo's web client makes it: (response body, the session cookie it set, if any)."""
     hdrs = {"Content-Type": "application/json", **(headers or {})}
@@ -459,7 +459,9 @@ def test_server_with_workers_health_login_websocket_and_db_down(net: Net) -> Non
     assert (status, json.loads(body)) == (200, {"status": "pass", "db_server_status": True})
 
     # Server start created db1 and installed base (odoo/cli/server.py does so for -d/db_name): the login form.
-    status, _, body = wait_for("login page", lambda: (r := http_get(f"http://{ip}:8069/web/login"))[0] == 200 and r)
+    page = wait_for("login page", lambda: (r := http_get(f"http://{ip}:8069/web/login"))[0] == 200 and r)
+    assert isinstance(page, tuple)
+    status, _, body = page
     assert '<form class="oe_login_form"' in body and 'action="/web/login"' in body
 
     status, headers, _ = ws_handshake(ip, 8072, origin=f"http://{ip}")
@@ -673,9 +675,9 @@ def test_csrf_tokens_sessions_and_base_location_like_odoo(tmp_path: Path) -> Non
 ADMIN_PARAMS = {"db": "db1", "login": "admin", "password": "admin"}
 
 
-def serve_db1(net: Net, pg: Pg, **options: object) -> tuple[str, str]:
+def serve_db1(net: Net, pg: Pg) -> tuple[str, str]:
     """A server on db1 (created with base at start, as odoo/cli/server.py does) with its login form up."""
-    c, ip = start_odoo(net, pg, workers=0, **options)
+    c, ip = start_odoo(net, pg, workers=0)
     base = f"http://{ip}:8069"
     wait_for("the login form", lambda: http_get(f"{base}/web/login")[0] == 200)
     return c, base
@@ -871,7 +873,8 @@ def test_database_manager_closed_with_list_db_false_like_odoo(net: Net) -> None:
             call()
         assert (fault.value.faultCode, fault.value.faultString) == (3, "Access Denied")
     common = xmlrpc.client.ServerProxy(f"{base}/xmlrpc/2/common")
-    assert common.version()["server_version"] == "18.0"
+    version = common.version()
+    assert isinstance(version, dict) and version["server_version"] == "18.0"
     uid = common.authenticate("db1", "admin", "admin", {})
     assert uid == 2 and common.authenticate("db1", "admin", "wrong", {}) is False
     models = xmlrpc.client.ServerProxy(f"{base}/xmlrpc/2/object")

@@ -288,7 +288,7 @@ def _auto_installs(cat: dict[str, Manifest], present: set[str]) -> set[str]:
         for name, m in cat.items():
             if name in present or name in added or not m.installable or not m.auto_install:
                 continue
-            triggers = set(m.depends) if m.auto_install is True else set(m.auto_install)
+            triggers = set(m.auto_install) if isinstance(m.auto_install, tuple) else set(m.depends)
             if triggers <= present | added and all(d in cat for d in m.depends):
                 joined.add(name)
         if not joined:

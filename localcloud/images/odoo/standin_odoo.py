@@ -54,6 +54,7 @@ import time
 import xmlrpc.client
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 # The sibling modules live beside this file (also when it runs through the /usr/bin/odoo symlink).
@@ -151,9 +152,10 @@ def load_config(args: argparse.Namespace, environ: dict[str, str]) -> dict[str, 
             continue
         conf[key] = value
     for key in ("db_port", "http_port", "gevent_port", "workers"):
-        conf[key] = int(conf[key]) if conf.get(key) not in (None, "") else DEFAULTS[key]
+        conf[key] = int(str(conf[key])) if conf.get(key) not in (None, "") else DEFAULTS[key]
     for key in ("list_db", "proxy_mode"):
-        conf[key] = _truthy(conf.get(key))
+        flag = conf.get(key)
+        conf[key] = _truthy(flag if isinstance(flag, bool) else None if flag is None else str(flag))
     conf["db_name"] = conf.get("db_name") or ""
     conf["dbfilter"] = conf.get("dbfilter") or ""
     return conf
@@ -615,8 +617,12 @@ def make_handler(server: Server, evented: bool) -> type[BaseHTTPRequestHandler]:
         def _cookie(self, sid: str) -> dict[str, str]:
             return {"Set-Cookie": web.session_cookie(sid)}
 
+        def _header_map(self) -> dict[str, str]:
+            """The request's headers with their names in one spelling (HTTP names are case-insensitive)."""
+            return {k.title(): v for k, v in self.headers.items()}
+
         def _host(self) -> str:
-            return web.request_host(self.headers, bool(conf["proxy_mode"]))
+            return web.request_host(self._header_map(), bool(conf["proxy_mode"]))
 
         def _session_db(self) -> tuple[str | None, str | None]:
             """`Request._get_session_and_dbname`: (session id, db) - the session's db if the filter allows it,
@@ -667,7 +673,9 @@ def make_handler(server: Server, evented: bool) -> type[BaseHTTPRequestHandler]:
             with db_cursor(conf, db) as cr:
                 uid = orm.authenticate(cr, login, password)
                 if uid and uid in orm.SYSTEM_USERS and not orm.get_param(cr, "web.base.url.freeze"):
-                    orm.set_param(cr, "web.base.url", web.base_location(self.headers, bool(conf["proxy_mode"])), uid)
+                    orm.set_param(
+                        cr, "web.base.url", web.base_location(self._header_map(), bool(conf["proxy_mode"])), uid
+                    )
             peer = self.client_address[0]
             if uid:
                 _log.info("Login successful for db:%s login:%s from %s", db, login, peer)
@@ -968,7 +976,8 @@ def make_handler(server: Server, evented: bool) -> type[BaseHTTPRequestHandler]:
                 self._send(400, error_page(400, "Bad Request", "The XML-RPC request could not be parsed."))
                 return
             try:
-                result = self._rpc(service, str(method), list(params))
+                # Any: whatever the method returns is marshalled as it is (ints, strings, lists, dicts).
+                result: Any = self._rpc(service, str(method), list(params))
                 body = xmlrpc.client.dumps((result,), methodresponse=True, allow_none=True)
             except orm.OrmError as e:
                 body = xmlrpc.client.dumps(xmlrpc.client.Fault(web.xmlrpc_fault_code(e.name), e.message))
@@ -987,16 +996,15 @@ def make_handler(server: Server, evented: bool) -> type[BaseHTTPRequestHandler]:
                 if method == "about":
                     return "See http://openerp.com"
                 if method in ("login", "authenticate"):
-                    db, login, password = (str(p) for p in params[:3])
-                    return self._rpc_login(db, login, password) or False
+                    return self._rpc_login(str(params[0]), str(params[1]), str(params[2])) or False
                 raise orm.OrmError("builtins.KeyError", f"Method not found: {method}")
             if method not in ("execute", "execute_kw"):
                 raise orm.OrmError("builtins.NameError", f"Method not available {method}")
-            db, uid, password, model, name = params[:5]
+            db, uid, secret, model, name = params[:5]
             with db_cursor(conf, str(db)) as cr:
                 cr.execute("SELECT password FROM res_users WHERE id = %s AND active", (int(str(uid)),))
                 row = cr.fetchone()
-                if row is None or not passwords.verify(str(password), row[0]):
+                if row is None or not passwords.verify(str(secret), row[0]):
                     raise orm.access_denied()
                 if method == "execute_kw":
                     args = params[5] if len(params) > 5 else []
@@ -1094,13 +1102,13 @@ def serve(conf: dict[str, object], behaviour: str) -> int:
         delay = float(os.environ.get("ODL_STANDIN_SLOWSTART_SECONDS", "20"))
         _log.info("loading the registries (stand-in slow start: %.0f s before binding)", delay)
         time.sleep(delay)  # the misbehaviour itself, not synchronisation
-    prefork = int(conf["workers"]) > 0
+    prefork = int(str(conf["workers"])) > 0
     iface = str(conf.get("http_interface") or "0.0.0.0")
     state = Server(conf, behaviour, prefork)
-    servers = [ThreadingHTTPServer((iface, int(conf["http_port"])), make_handler(state, evented=False))]
+    servers = [ThreadingHTTPServer((iface, int(str(conf["http_port"]))), make_handler(state, evented=False))]
     _log.info("HTTP service (werkzeug) running on %s:%s", socket.gethostname(), conf["http_port"])
     if prefork and behaviour != "nogevent":
-        servers.append(ThreadingHTTPServer((iface, int(conf["gevent_port"])), make_handler(state, evented=True)))
+        servers.append(ThreadingHTTPServer((iface, int(str(conf["gevent_port"]))), make_handler(state, evented=True)))
         _log.info("Evented Service (longpolling) running on %s:%s", iface, conf["gevent_port"])
     if prefork:
         _log.info("Multiprocessing mode: %s workers (stand-in: threads in one process)", conf["workers"])
@@ -1193,8 +1201,8 @@ def wait_for_psql(argv: list[str], environ: dict[str, str] | None = None) -> int
     Settings not given on the command line come from the config file ($ODOO_RC), so the entrypoint need not
     put a password that odoo.conf holds on any command line."""
     p = argparse.ArgumentParser()
-    for a in ("--db_host", "--db_port", "--db_user", "--db_password"):
-        p.add_argument(a)
+    for flag in ("--db_host", "--db_port", "--db_user", "--db_password"):
+        p.add_argument(flag)
     p.add_argument("--timeout", type=int, default=5)
     a = p.parse_args(argv)
     conf: dict[str, object] = {

@@ -56,16 +56,20 @@ class ConfigParameter:
         return self
 
     def get_param(self, key: str, default: object = False) -> object:
-        value = orm.get_param(self._env.cr, key)
+        value = orm.get_param(self._env.orm_env().cr, key)
         return default if value is None else value
 
     def set_param(self, key: str, value: object) -> bool:
-        orm.set_param(self._env.cr, key, value, self._env.uid)
+        orm.set_param(self._env.orm_env().cr, key, value, self._env.uid)
         return True
 
 
 class Records:
     """A recordset of one model over the stand-in ORM."""
+
+    _env: ShellEnv
+    _name: str
+    ids: list[int]
 
     def __init__(self, env: ShellEnv, model: str, ids: Sequence[int] = ()) -> None:
         object.__setattr__(self, "_env", env)
