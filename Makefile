@@ -7,6 +7,7 @@ PY := .venv/bin/python
 CLI := .venv/bin/odoo-droplet
 CONFIG ?= $(if $(wildcard deploy.yaml),deploy.yaml,examples/deploy.yaml)
 PYTEST_ARGS ?=
+MYPY := $(PY) -m mypy
 ARGS ?=
 
 .PHONY: bootstrap test test-fast lint typecheck demo image droplet verify status destroy local-cloud local-down check-config render bench
@@ -17,7 +18,7 @@ bootstrap:
 # Every layer: unit (seconds), integration (real nginx, PostgreSQL, Docker), e2e (the local cloud).
 test: bootstrap
 	$(PY) -m ruff check .
-	$(PY) -m mypy
+	$(MYPY)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # The unit layer only: no Docker, seconds.
@@ -26,11 +27,11 @@ test-fast:
 
 lint:
 	$(PY) -m ruff check .
-	$(PY) -m mypy
+	$(MYPY)
 
 # mypy over builder/, firstboot/ and localcloud/ (settings in pyproject.toml); also part of lint and test.
 typecheck:
-	$(PY) -m mypy
+	$(MYPY)
 
 # The whole flow on the local cloud, from nothing: snapshot, deploy, a broken deploy rolled back.
 demo: bootstrap

@@ -8,16 +8,23 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import importlib
 import json
+import os
 import secrets
 import socket
 import subprocess
+import sys
 import time
+import types
 import urllib.error
+import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+import xmlrpc.client
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,7 +33,9 @@ from localcloud.home import Home
 
 pytestmark = pytest.mark.integration
 
-REGISTRY = services.DEFAULT_REGISTRY
+# Test-only override: build and run the stand-ins under another registry prefix (e.g. `odl-dev-standin`), so a
+# change to them can be tested while other runs use the images under the default prefix.
+REGISTRY = os.environ.get("ODL_STANDIN_REGISTRY", services.DEFAULT_REGISTRY)
 PG_IMAGE = f"{REGISTRY}/postgres:{services.POSTGRES_TAG}"
 REDIS_IMAGE = f"{REGISTRY}/redis:{services.REDIS_TAG}"
 
@@ -58,20 +67,64 @@ def wait_for(what: str, probe: Callable[[], object], timeout: float = 90, every:
     raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
 
 
-def http_get(url: str, headers: dict[str, str] | None = None, timeout: float = 5) -> tuple[int, dict[str, str], str]:
-    """GET without following redirects: (status, headers, body)."""
+def http_raw(
+    url: str, headers: dict[str, str] | None = None, data: bytes | None = None, timeout: float = 10
+) -> tuple[int, dict[str, str], bytes]:
+    """GET (or POST with `data`) without following redirects: (status, headers, body bytes)."""
 
     class NoRedirect(urllib.request.HTTPRedirectHandler):
         def redirect_request(self, *args, **kwargs):  # noqa: ANN002, ANN003
             return None
 
     opener = urllib.request.build_opener(NoRedirect)
-    req = urllib.request.Request(url, headers=headers or {})
+    req = urllib.request.Request(url, data=data, headers=headers or {})
     try:
         with opener.open(req, timeout=timeout) as r:
-            return r.status, dict(r.headers), r.read().decode(errors="replace")
+            return r.status, dict(r.headers), r.read()
     except urllib.error.HTTPError as e:
-        return e.code, dict(e.headers), e.read().decode(errors="replace")
+        return e.code, dict(e.headers), e.read()
+
+
+def http_get(url: str, headers: dict[str, str] | None = None, timeout: float = 5) -> tuple[int, dict[str, str], str]:
+    """GET without following redirects: (status, headers, body)."""
+    status, hdrs, body = http_raw(url, headers, timeout=timeout)
+    return status, hdrs, body.decode(errors="replace")
+
+
+def post_form(
+    url: str, fields: dict[str, str], cookie: str | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], str]:
+    """A browser's form POST (urlencoded), without following redirects."""
+    hdrs = {"Content-Type": "application/x-www-form-urlencoded", **(headers or {})}
+    if cookie:
+        hdrs["Cookie"] = cookie
+    status, out, body = http_raw(url, hdrs, urllib.parse.urlencode(fields).encode())
+    return status, out, body.decode(errors="replace")
+
+
+def jsonrpc(
+    base: str, path: str, params: Mapping[str, object], cookie: str | None = None, headers: dict[str, str] | None = None
+) -> tuple[dict[str, Any], str | None]:
+    """A JSON-RPC call as Odoo's web client makes it: (response body, the session cookie it set, if any)."""
+    hdrs = {"Content-Type": "application/json", **(headers or {})}
+    if cookie:
+        hdrs["Cookie"] = cookie
+    payload = json.dumps({"jsonrpc": "2.0", "method": "call", "id": 1, "params": params}).encode()
+    status, out, body = http_raw(base + path, hdrs, payload)
+    assert status == 200, (status, body)
+    return json.loads(body), cookie_of(out)
+
+
+def cookie_of(headers: dict[str, str]) -> str | None:
+    """`session_id=...` from a Set-Cookie header, None without one."""
+    value = headers.get("Set-Cookie", "")
+    return value.split(";", 1)[0] if value.startswith("session_id=") else None
+
+
+def csrf_of(page: str) -> str:
+    marker = 'name="csrf_token" value="'
+    assert marker in page, page
+    return page.split(marker, 1)[1].split('"', 1)[0]
 
 
 def ws_handshake(host: str, port: int, origin: str | None, timeout: float = 5) -> tuple[int, dict[str, str], str]:
@@ -154,13 +207,31 @@ class Net:
         return cname
 
     def once(
-        self, image: str, *args: str, env: dict[str, str] | None = None, timeout: float = 120
+        self,
+        image: str,
+        *args: str,
+        env: dict[str, str] | None = None,
+        timeout: float = 120,
+        mounts: tuple[str, ...] = (),
+        stdin: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        """`docker run --rm` on this network, returning the completed process (exit status and output)."""
+        """`docker run --rm` on this network, returning the completed process (exit status and output);
+        `stdin` is fed to the container (`docker run -i`)."""
         argv = ["run", "--rm", "--network", self.name]
         for k, v in (env or {}).items():
             argv += ["-e", f"{k}={v}"]
-        return docker(*argv, image, *args, check=False, timeout=timeout)
+        for m in mounts:
+            argv += ["-v", m]
+        if stdin is None:
+            return docker(*argv, image, *args, check=False, timeout=timeout)
+        return subprocess.run(
+            ["docker", *argv, "-i", image, *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
 
     def volume(self, name: str) -> str:
         vname = f"odl-test-{self.name[9:]}-{name}"
@@ -389,7 +460,9 @@ def test_server_with_workers_health_login_websocket_and_db_down(net: Net) -> Non
     assert (status, json.loads(body)) == (200, {"status": "pass", "db_server_status": True})
 
     # Server start created db1 and installed base (odoo/cli/server.py does so for -d/db_name): the login form.
-    status, _, body = wait_for("login page", lambda: (r := http_get(f"http://{ip}:8069/web/login"))[0] == 200 and r)
+    page = wait_for("login page", lambda: (r := http_get(f"http://{ip}:8069/web/login"))[0] == 200 and r)
+    assert isinstance(page, tuple)
+    status, _, body = page
     assert '<form class="oe_login_form"' in body and 'action="/web/login"' in body
 
     status, headers, _ = ws_handshake(ip, 8072, origin=f"http://{ip}")
@@ -496,3 +569,398 @@ def test_odoo_refuses_database_user_postgres(net: Net) -> None:
     )
     assert res.returncode == 1
     assert "Using the database user 'postgres' is a security risk, aborting." in res.stderr
+
+
+# ---------------------------------------------------------------------------------------------- odoo: Odoo 18's rules
+# Pure checks of the stand-in's own modules (no Docker): the facts they encode, against known values.
+
+STANDIN_DIR = Path(services.__file__).parent / "images" / "odoo"
+
+
+def standin_module(name: str) -> types.ModuleType:
+    """A module of the odoo stand-in, imported from the image's folder (its siblings importable as in the image)."""
+    if str(STANDIN_DIR) not in sys.path:
+        sys.path.insert(0, str(STANDIN_DIR))
+    return importlib.import_module(name)
+
+
+# passlib 1.7.4 (`pbkdf2_sha512.using(rounds=1000, salt=b"0123456789abcdef").hash("admin")`, and a hash of
+# "s3cret" passlib made with its own salt): Odoo 18 verifies with passlib, so the stand-in must agree byte for byte.
+PASSLIB_ADMIN = (
+    "$pbkdf2-sha512$1000$MDEyMzQ1Njc4OWFiY2RlZg$VYpayuGgwzZdp432P4BiDOsz2R32OckUD4cZP0OnU/dRJDzvbA9NzD4JRchh6MOV7dGmpArYbu"
+    "wTJVUOgj66DA"
+)
+PASSLIB_S3CRET = (
+    "$pbkdf2-sha512$1000$/D.HUCqF8J5zTunde0/JmQ$F22i2tLu3gJDHOUi1UpAhh7YFGHZIVTB3.hvqe0JC5IhzI0s5axMqn2yeg7Q7u3fWPqi.FPTx"
+    "IXUPLpw6nF5xQ"
+)
+
+
+def test_password_hashes_are_passlibs_pbkdf2_sha512() -> None:
+    pw = standin_module("standin_passwords")
+    assert pw.hash_password("admin", rounds=1000, salt=b"0123456789abcdef") == PASSLIB_ADMIN
+    assert pw.verify("s3cret", PASSLIB_S3CRET) and not pw.verify("s3cret!", PASSLIB_S3CRET)
+    fresh = pw.hash_password("new password")
+    assert fresh.startswith("$pbkdf2-sha512$600000$") and pw.verify("new password", fresh)
+    # passlib's deprecated plaintext scheme: matches, and is replaced by a hash (verify_and_update).
+    ok, replacement = pw.verify_and_update("plain", "plain")
+    assert ok and replacement and pw.verify("plain", replacement)
+    assert pw.verify_and_update("plain", "other") == (False, None)
+    assert pw.verify_and_update("s3cret", PASSLIB_S3CRET)[1]  # 1000 rounds is below Odoo's floor: rehashed
+    assert not pw.verify("", PASSLIB_S3CRET) and not pw.verify("x", None) and not pw.verify("x", "")
+
+
+def test_module_resolution_plans_like_odoo(tmp_path: Path) -> None:
+    mods = standin_module("standin_modules")
+    addons = tmp_path / "addons"
+    site = tmp_path / "site-packages"
+    manifests = {
+        addons / "my_mod": "{'name': 'Mine', 'version': '1.2', 'depends': ['contacts']}",
+        addons / "needs_missing": "{'depends': ['my_mod', 'not_anywhere']}",
+        addons / "glue": "{'depends': ['my_mod', 'pip_mod'], 'auto_install': True}",
+        addons / "not_data": "__import__('os').system('touch /tmp/pwned')",
+        site / "odoo" / "addons" / "pip_mod": "{'name': 'From pip', 'version': '18.0.2.0.0'}",
+    }
+    for folder, text in manifests.items():
+        folder.mkdir(parents=True)
+        (folder / "__manifest__.py").write_text(text)
+    (addons / "no_manifest").mkdir()
+
+    cat, warnings = mods.catalogue([str(addons)], [str(site)])
+    assert {"my_mod", "needs_missing", "glue", "pip_mod", "base", "contacts"} <= set(cat)
+    assert "no_manifest" not in cat and "not_data" not in cat  # read as data, never executed
+    assert any("not_data" in w for w in warnings)
+    assert cat["my_mod"].version == "18.0.1.2" and cat["pip_mod"].version == "18.0.2.0.0"
+    assert cat["pip_mod"].depends == ("base",)  # no depends declared: base
+
+    installed = {name: "installed" for name in mods.BASE_AUTO_INSTALL}
+    plan = mods.plan_install(cat, installed, ["my_mod", "pip_mod"])
+    assert plan.index("mail") < plan.index("contacts") < plan.index("my_mod") < plan.index("glue")
+    assert "glue" in plan and "base" not in plan  # auto-install joins; installed modules are left out
+    with pytest.raises(mods.MissingDependency, match="depends on module 'not_anywhere'"):
+        mods.plan_install(cat, installed, ["my_mod", "needs_missing"])
+
+    done = {**installed, **{name: "installed" for name in plan}}
+    upgrade, new = mods.plan_upgrade(cat, done, ["my_mod"])
+    assert upgrade == ["my_mod", "glue"] and new == []  # what depends on an upgraded module is upgraded too
+    assert set(mods.plan_upgrade(cat, done, ["all"])[0]) == set(done)
+
+
+def test_csrf_tokens_sessions_and_base_location_like_odoo(tmp_path: Path) -> None:
+    web = standin_module("standin_web")
+    token = web.csrf_token("secret", "sid-a", now=1000.0)
+    assert token.endswith(f"o{1000 + 365 * 24 * 3600}")
+    assert web.validate_csrf("secret", "sid-a", token, now=2000.0)
+    assert not web.validate_csrf("secret", "sid-b", token, now=2000.0)  # bound to the session
+    assert not web.validate_csrf("other", "sid-a", token, now=2000.0)  # and to database.secret
+    assert not web.validate_csrf("secret", "sid-a", token, now=1000.0 + 366 * 24 * 3600)  # and expires
+    assert not web.validate_csrf("secret", "sid-a", None)
+
+    fwd = {"Host": "10.0.0.5:8069", "X-Forwarded-Host": "erp.example.com", "X-Forwarded-Proto": "https"}
+    assert web.base_location(fwd, proxy_mode=True) == "https://erp.example.com"
+    assert web.base_location(fwd, proxy_mode=False) == "http://10.0.0.5:8069"
+    no_host = {"Host": "10.0.0.5:8069", "X-Forwarded-Proto": "https"}  # without X-Forwarded-Host Odoo ignores it
+    assert web.base_location(no_host, proxy_mode=True) == "http://10.0.0.5:8069"
+
+    store = web.SessionStore(str(tmp_path / "sessions"))
+    sid = store.new(web.default_session("db1"))
+    assert len(sid) == 84 and web.SID_RE.match(sid)
+    assert (tmp_path / "sessions" / sid[:2] / sid).is_file()
+    assert store.get(sid)["db"] == "db1" and store.get("../../etc/passwd") is None
+    store.delete(sid)
+    assert store.get(sid) is None
+
+
+# ---------------------------------------------------------------------------------------------- odoo: logins
+
+ADMIN_PARAMS = {"db": "db1", "login": "admin", "password": "admin"}
+
+
+def serve_db1(net: Net, pg: Pg) -> tuple[str, str]:
+    """A server on db1 (created with base at start, as odoo/cli/server.py does) with its login form up."""
+    c, ip = start_odoo(net, pg, workers=0)
+    base = f"http://{ip}:8069"
+    wait_for("the login form", lambda: http_get(f"{base}/web/login")[0] == 200)
+    return c, base
+
+
+def param(pg: Pg, key: str) -> str:
+    res = psql(pg, "db1", f"SELECT value FROM ir_config_parameter WHERE key = '{key}'")
+    assert res.returncode == 0, res.stderr
+    return res.stdout.strip()
+
+
+def test_install_creates_admin_with_the_default_password_and_the_database_parameters(net: Net) -> None:
+    pg = start_pg(net)
+    res = net.once(odoo_image(), "odoo", "-d", "db1", "-i", "base", "--stop-after-init", env={"PASSWORD": pg.password})
+    assert res.returncode == 0, res.stderr
+    pw = standin_module("standin_passwords")
+    login, stored = psql(pg, "db1", "SELECT login, password FROM res_users WHERE id = 2").stdout.strip().split("|")
+    assert login == "admin" and stored.startswith("$pbkdf2-sha512$600000$") and pw.verify("admin", stored)
+    assert param(pg, "web.base.url") == "http://localhost:8069"
+    assert len(param(pg, "database.secret")) == 36 and len(param(pg, "database.uuid")) == 36
+    assert psql(pg, "db1", "SELECT count(*) FROM res_partner WHERE active").stdout.strip() == "3"
+
+
+def test_web_login_with_csrf_a_rotated_session_on_disk_and_the_base_url_from_the_proxy(net: Net) -> None:
+    pg = start_pg(net)
+    c, base = serve_db1(net, pg)
+    status, headers, page = http_get(f"{base}/web/login")
+    cookie, csrf = cookie_of(headers), csrf_of(page)
+    assert status == 200 and cookie and headers["X-Frame-Options"] == "SAMEORIGIN"
+    assert param(pg, "web.base.url") == "http://localhost:8069"  # until an administrator logs in
+
+    status, _, page = post_form(f"{base}/web/login", {"csrf_token": csrf, "login": "admin", "password": "no"}, cookie)
+    assert status == 200 and "Wrong login/password" in page and 'class="oe_login_form"' in page
+    status, _, page = post_form(f"{base}/web/login", {"login": "admin", "password": "admin"}, cookie)
+    assert status == 400 and "Session expired (invalid CSRF token)" in page
+    status, _, _ = post_form(f"{base}/web/login", {"csrf_token": csrf, "login": "admin", "password": "admin"})
+    assert status == 400  # the token belongs to the session it was issued for
+
+    proxy = {"X-Forwarded-Host": "erp.example.com", "X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"}
+    fields = {"csrf_token": csrf, "login": "admin", "password": "admin"}
+    status, headers, _ = post_form(f"{base}/web/login", fields, cookie, proxy)
+    new_cookie = cookie_of(headers)
+    assert status == 303 and headers["Location"] == "/odoo"
+    assert new_cookie and new_cookie != cookie and "HttpOnly" in headers["Set-Cookie"]
+    assert param(pg, "web.base.url") == "https://erp.example.com"
+    assert http_get(f"{base}/odoo", {"Cookie": new_cookie})[0] == 200
+    assert http_get(f"{base}/odoo", {"Cookie": cookie})[0] == 303  # the pre-login session is gone
+
+    sid = new_cookie.split("=", 1)[1]
+    stored = json.loads(docker("exec", c, "cat", f"/var/lib/odoo/sessions/{sid[:2]}/{sid}").stdout)
+    assert stored["uid"] == 2 and stored["db"] == "db1" and stored["login"] == "admin"
+    docker("restart", c)  # sessions live in data_dir (a volume), not in the process
+    wait_for("the restarted server", lambda: http_get(f"{base}/web/health")[0] == 200)
+    assert http_get(f"{base}/odoo", {"Cookie": new_cookie})[0] == 200
+
+    status, headers, _ = http_get(f"{base}/web/session/logout", {"Cookie": new_cookie})
+    assert status == 303 and cookie_of(headers) != new_cookie
+    assert http_get(f"{base}/odoo", {"Cookie": new_cookie})[0] == 303
+
+
+def shell(net: Net, pg: Pg, script: str) -> subprocess.CompletedProcess[str]:
+    """`odoo shell -d db1` with `script` on stdin, as a deploy runs it in a one-off container."""
+    return net.once(
+        odoo_image(), "odoo", "shell", "-d", "db1", "--no-http", env={"PASSWORD": pg.password}, stdin=script
+    )
+
+
+def test_shell_sets_the_admin_password_and_login_and_a_frozen_base_url_stays(net: Net) -> None:
+    pg = start_pg(net)
+    _, base = serve_db1(net, pg)
+    body, old_cookie = jsonrpc(base, "/web/session/authenticate", ADMIN_PARAMS)
+    assert body["result"]["uid"] == 2 and old_cookie
+
+    # odoo shell rolls its transaction back: a script that does not commit changes nothing.
+    res = shell(net, pg, "env.ref('base.user_admin').password = 'never-committed'\n")
+    assert res.returncode == 0, res.stderr
+    assert "result" in jsonrpc(base, "/web/session/authenticate", ADMIN_PARAMS)[0]
+
+    new_password = secrets.token_urlsafe(18)
+    script = (
+        "admin = env.ref('base.user_admin')\n"
+        f"admin.write({{'password': {new_password!r}, 'login': 'it@example.com'}})\n"
+        "icp = env['ir.config_parameter'].sudo()\n"
+        "icp.set_param('web.base.url', 'https://erp.example.com')\n"
+        "icp.set_param('web.base.url.freeze', 'True')\n"
+        "env.cr.commit()\n"
+        "print(env['res.users'].search_count([('login', '=', 'it@example.com')]))\n"
+    )
+    res = shell(net, pg, script)
+    assert res.returncode == 0 and res.stdout.strip().endswith("1"), res.stderr
+    stored = psql(pg, "db1", "SELECT password FROM res_users WHERE id = 2").stdout.strip()
+    assert new_password not in stored and standin_module("standin_passwords").verify(new_password, stored)
+
+    refused = jsonrpc(base, "/web/session/authenticate", ADMIN_PARAMS)[0]
+    assert refused["error"]["data"]["name"] == "odoo.exceptions.AccessDenied"
+    renamed = {"db": "db1", "login": "it@example.com", "password": new_password}
+    other_host = {"X-Forwarded-Host": "elsewhere.example", "X-Forwarded-Proto": "http"}
+    body, _ = jsonrpc(base, "/web/session/authenticate", renamed, headers=other_host)
+    assert body["result"]["uid"] == 2
+    assert param(pg, "web.base.url") == "https://erp.example.com"  # frozen: the login did not rewrite it
+    # A new password ends the sessions opened with the old one (Odoo's session token).
+    expired = jsonrpc(base, "/web/session/get_session_info", {}, old_cookie)[0]
+    assert expired["error"]["code"] == 100
+
+    res = shell(net, pg, "raise RuntimeError('boom')\n")
+    assert res.returncode == 1 and "RuntimeError: boom" in res.stderr
+
+
+# ---------------------------------------------------------------------------------------------- odoo: writes
+
+
+def test_jsonrpc_writes_partners_and_attachments_to_postgres_and_the_filestore(net: Net) -> None:
+    pg = start_pg(net)
+    c, base = serve_db1(net, pg)
+
+    def call(model: str, method: str, *args: object, cookie: str | None, **kwargs: object) -> dict[str, Any]:
+        params = {"model": model, "method": method, "args": list(args), "kwargs": kwargs}
+        return jsonrpc(base, f"/web/dataset/call_kw/{model}/{method}", params, cookie)[0]
+
+    refused = call("res.partner", "search_count", [], cookie=None)
+    assert refused["error"]["code"] == 100
+    assert refused["error"]["data"]["name"] == "odoo.http.SessionExpiredException"
+    _, cookie = jsonrpc(base, "/web/session/authenticate", ADMIN_PARAMS)
+
+    before = call("res.partner", "search_count", [], cookie=cookie)["result"]
+    pid = call(
+        "res.partner", "create", {"name": "Acme", "email": "acme@example.com", "is_company": True}, cookie=cookie
+    )
+    assert isinstance(pid["result"], int)
+    pair = call("res.partner", "create", [{"name": "Ann"}, {"name": "Bob"}], cookie=cookie)["result"]
+    assert isinstance(pair, list) and len(pair) == 2
+    assert call("res.partner", "write", [pid["result"]], {"phone": "+1 555 0100"}, cookie=cookie)["result"] is True
+    found = call(
+        "res.partner",
+        "search_read",
+        [["is_company", "=", True], ["name", "=", "Acme"]],
+        fields=["name", "phone"],
+        cookie=cookie,
+    )["result"]
+    assert found == [{"id": pid["result"], "name": "Acme", "phone": "+1 555 0100"}]
+    assert call("res.partner", "search_count", [], cookie=cookie)["result"] == before + 3
+    assert psql(pg, "db1", "SELECT count(*) FROM res_partner WHERE active").stdout.strip() == str(before + 3)
+
+    data = b"%PDF-1.4\n" + secrets.token_bytes(40_000)
+    sha = hashlib.sha1(data).hexdigest()
+    vals = {
+        "name": "scan.pdf",
+        "datas": base64.b64encode(data).decode(),
+        "res_model": "res.partner",
+        "res_id": pid["result"],
+    }
+    att = call("ir.attachment", "create", vals, cookie=cookie)["result"]
+    rec = call(
+        "ir.attachment", "read", [att], ["store_fname", "checksum", "file_size", "mimetype", "datas"], cookie=cookie
+    )
+    got = rec["result"][0]
+    assert (got["store_fname"], got["checksum"], got["file_size"]) == (f"{sha[:2]}/{sha}", sha, len(data))
+    assert got["mimetype"] == "application/pdf" and base64.b64decode(got["datas"]) == data
+    on_disk = docker("exec", c, "sha1sum", f"/var/lib/odoo/filestore/db1/{sha[:2]}/{sha}").stdout.split()[0]
+    assert on_disk == sha
+    row = psql(
+        pg, "db1", f"SELECT store_fname, checksum, file_size, db_datas IS NULL FROM ir_attachment WHERE id = {att}"
+    )
+    assert row.stdout.strip() == f"{sha[:2]}/{sha}|{sha}|{len(data)}|t"
+    # Content-addressed: the same bytes again share the file.
+    again = call("ir.attachment", "create", {**vals, "name": "copy.pdf"}, cookie=cookie)["result"]
+    assert (
+        call("ir.attachment", "read", [again], ["store_fname"], cookie=cookie)["result"][0]["store_fname"]
+        == got["store_fname"]
+    )
+    count = call("ir.attachment", "search_count", [["res_model", "=", "res.partner"]], cookie=cookie)["result"]
+    assert count == 2
+
+    status, headers, content = http_raw(f"{base}/web/content/{att}", {"Cookie": cookie or ""})
+    assert status == 200 and content == data and headers["Content-Type"] == "application/pdf"
+    assert http_raw(f"{base}/web/content/{att}")[0] == 404  # not public: anonymous visitors do not see it
+
+
+# ---------------------------------------------------------------------------------------------- odoo: database manager
+
+
+def test_database_manager_closed_with_list_db_false_like_odoo(net: Net) -> None:
+    pg = start_pg(net)
+    _, base = serve_db1(net, pg)
+    for path in ("/web/database/selector", "/web/database/manager"):
+        status, _, page = http_get(base + path)
+        assert status == 200 and "The database manager has been disabled by the administrator" in page
+        assert "db1" not in page
+    dbs = xmlrpc.client.ServerProxy(f"{base}/xmlrpc/2/db")
+    assert dbs.server_version() == "18.0"
+    for call in (lambda: dbs.list(), lambda: dbs.drop("admin", "db1"), lambda: dbs.dump("admin", "db1", "zip")):
+        with pytest.raises(xmlrpc.client.Fault) as fault:
+            call()
+        assert (fault.value.faultCode, fault.value.faultString) == (3, "Access Denied")
+    common = xmlrpc.client.ServerProxy(f"{base}/xmlrpc/2/common")
+    version = common.version()
+    assert isinstance(version, dict) and version["server_version"] == "18.0"
+    uid = common.authenticate("db1", "admin", "admin", {})
+    assert uid == 2 and common.authenticate("db1", "admin", "wrong", {}) is False
+    models = xmlrpc.client.ServerProxy(f"{base}/xmlrpc/2/object")
+    assert models.execute_kw("db1", uid, "admin", "res.partner", "search_count", [[]]) == 3
+    with pytest.raises(xmlrpc.client.Fault) as fault:
+        models.execute_kw("db1", uid, "wrong", "res.partner", "search_count", [[]])
+    assert fault.value.faultCode == 3
+
+
+# ---------------------------------------------------------------------------------------------- odoo: modules
+
+
+def test_modules_from_addons_path_and_pip_dependencies_first_missing_ones_refused_and_upgrades(net: Net) -> None:
+    addons, pip_mod = net.tmp / "addons", net.tmp / "pip_mod"
+    manifests = {
+        addons / "my_mod": "{'name': 'Mine', 'version': '18.0.1.0.0', 'depends': ['contacts']}",
+        addons / "bad_mod": "{'name': 'Bad', 'depends': ['base', 'nonexistent']}",
+        addons / "glue": "{'name': 'Glue', 'depends': ['my_mod', 'pip_mod'], 'auto_install': True}",
+        pip_mod: "{'name': 'From pip', 'version': '1.2'}",
+    }
+    for folder, text in manifests.items():
+        folder.mkdir(parents=True)
+        (folder / "__manifest__.py").write_text(text)
+    for p in (addons, *addons.iterdir(), pip_mod):
+        p.chmod(0o755)
+        for f in p.glob("*.py"):
+            f.chmod(0o644)
+    mounts = (
+        f"{addons}:/mnt/extra-addons:ro",
+        # where `pip install odoo-addon-pip_mod` puts it in the image (the odoo.addons namespace in site-packages)
+        f"{pip_mod}:/usr/local/lib/python3.11/dist-packages/odoo/addons/pip_mod:ro",
+    )
+    pg = start_pg(net)
+
+    def odoo(db: str, *args: str) -> subprocess.CompletedProcess[str]:
+        argv = ("odoo", "-d", db, *args, "--stop-after-init")
+        return net.once(odoo_image(), *argv, env={"PASSWORD": pg.password}, mounts=mounts)
+
+    res = odoo("db1", "-i", "my_mod,pip_mod")
+    assert res.returncode == 0, res.stderr
+    states = module_states(pg, "db1")
+    assert {states[m] for m in ("base", "mail", "contacts", "my_mod", "pip_mod", "glue")} == {"installed"}
+    assert states["bad_mod"] == "uninstalled"
+    loaded = [
+        line.split("Loading module ", 1)[1].split()[0] for line in res.stderr.splitlines() if "Loading module " in line
+    ]
+    assert loaded.index("mail") < loaded.index("contacts") < loaded.index("my_mod") < loaded.index("glue")
+    versions = dict(
+        line.split("|") for line in psql(pg, "db1", "SELECT name, latest_version FROM ir_module_module").stdout.split()
+    )
+    assert versions["my_mod"] == "18.0.1.0.0" and versions["pip_mod"] == "18.0.1.2"
+
+    res = odoo("db1", "-i", "bad_mod")
+    assert res.returncode == 255
+    assert "You try to install module 'bad_mod' that depends on module 'nonexistent'" in res.stderr
+    assert module_states(pg, "db1")["bad_mod"] == "uninstalled"
+    deps = psql(
+        pg,
+        "db1",
+        "SELECT d.name FROM ir_module_module_dependency d JOIN ir_module_module m ON m.id = d.module_id"
+        " WHERE m.name = 'bad_mod' ORDER BY d.name",
+    )
+    assert deps.stdout.split() == ["base", "nonexistent"]
+    # On a new database base still loads first; the module whose dependency is missing stays uninstalled.
+    res = odoo("db2", "-i", "bad_mod")
+    assert res.returncode == 255
+    states = module_states(pg, "db2")
+    assert states["base"] == "installed" and states["bad_mod"] == "uninstalled"
+
+    (addons / "my_mod" / "__manifest__.py").write_text(
+        "{'name': 'Mine', 'version': '18.0.1.1.0', 'depends': ['contacts']}"
+    )
+    res = odoo("db1", "-u", "my_mod")
+    assert res.returncode == 0, res.stderr
+    assert "Loading module my_mod" in res.stderr and "Loading module glue" in res.stderr  # glue depends on it
+    assert "Loading module contacts" not in res.stderr
+    assert psql(
+        pg, "db1", "SELECT state, latest_version FROM ir_module_module WHERE name = 'my_mod'"
+    ).stdout.strip() == ("installed|18.0.1.1.0")
+
+
+def test_entrypoint_leaves_database_settings_from_odoo_conf_off_the_command_line(net: Net) -> None:
+    pg = start_pg(net)
+    c, base = serve_db1(net, pg)  # db_password is in odoo.conf; PASSWORD in the environment is wrong on purpose
+    args = docker("exec", c, "cat", "/proc/1/cmdline").stdout.split("\0")
+    assert "--db_password" not in args and pg.password not in args and "wrong-on-purpose" not in args
+    assert "--db_host" in args  # not in the file: from HOST, as the official entrypoint does
+    assert http_get(f"{base}/web/login")[0] == 200  # and the password from the file is the one used

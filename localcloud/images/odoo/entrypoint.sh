@@ -1,7 +1,10 @@
 #!/bin/bash
-# odoo-droplet local stand-in: the official odoo:18.0 image's entrypoint contract (github.com/odoo/docker, 18.0).
-# Database settings come from HOST, PORT, USER, PASSWORD (defaults db, 5432, odoo, odoo); a value set in the
-# config file ($ODOO_RC) wins over the environment. Waits for PostgreSQL (up to 30 s), then runs `odoo`.
+# odoo-droplet local stand-in: the official odoo:18.0 image's entrypoint contract (github.com/odoo/docker, 18.0,
+# current release). Database settings come from HOST, PORT, USER, PASSWORD (defaults db, 5432, odoo, odoo), and
+# are passed as --db_host/--db_port/--db_user/--db_password only when the config file ($ODOO_RC) does not hold
+# them: Odoo reads those from the file itself, so with odoo.conf holding the password no secret is on any
+# command line (`ps` shows every process's arguments to every user). Waits for PostgreSQL (up to 30 s; the wait
+# script too reads the file for what it is not given), then runs `odoo`.
 set -e
 
 if [ -v PASSWORD_FILE ]; then
@@ -17,11 +20,10 @@ DB_ARGS=()
 check_config() {
     param="$1"
     value="$2"
-    if grep -q -E "^\s*\b${param}\b\s*=" "$ODOO_RC"; then
-        value=$(grep -E "^\s*\b${param}\b\s*=" "$ODOO_RC" | cut -d " " -f3 | sed 's/["\n\r]//g')
+    if ! grep -q -E "^\s*\b${param}\b\s*=" "$ODOO_RC"; then
+        DB_ARGS+=("--${param}")
+        DB_ARGS+=("${value}")
     fi
-    DB_ARGS+=("--${param}")
-    DB_ARGS+=("${value}")
 }
 check_config "db_host" "$HOST"
 check_config "db_port" "$PORT"

@@ -4,22 +4,28 @@
 No registry that carries the real Odoo image is reachable from the machines this project is developed and
 tested on, so the local cloud runs this small program under the official image's interface instead: same
 user, ports, volumes, ODOO_RC, entrypoint contract and CLI flags the deploy uses. It answers what a deploy
-touches, the way Odoo 18.0 does (checked against the 18.0 source; see DESIGN.md section 4):
+touches, the way Odoo 18.0 does (checked against the 18.0 source; see DESIGN.md section 4 and README.md):
 
-- `odoo -d DB -i MODS --stop-after-init`: creates DB when missing (as `odoo/cli/server.py` does for `-d`),
-  writes real rows to `ir_module_module` (name, state, latest_version, ...) in the real PostgreSQL, warns
-  about unknown module names and exits 0 (Odoo ignores them); a failed install exits 255.
+- `odoo -d DB -i MODS --stop-after-init` / `-u MODS`: creates DB when missing (as `odoo/cli/server.py` does
+  for `-d`), resolves modules as Odoo does (`standin_modules`: built-ins, `addons_path`, pip's
+  `odoo/addons`), writes real rows to `ir_module_module` in the real PostgreSQL, and with base the tables
+  and records of `standin_orm` (the `admin` user with password `admin`, `database.secret`/`uuid`,
+  `web.base.url`); unknown names are only warned about (exit 0); a missing dependency or a failed install
+  exits 255 (`preload_registries` returns -1).
+- `odoo shell -d DB` with a script on stdin (`standin_shell`): how a deploy sets the admin password and login.
 - server mode: `/web/health` (200 even when PostgreSQL is down; `?db_server_status=1` checks it: 500 with
-  `"status": "fail", "db_server_status": false`), `/web/login` (200 with the login form when the database
-  is selected and its `base` module installed; 303 to the database selector when no database can be chosen,
-  PostgreSQL down or the database missing included; 500 when the database answers but base is not installed),
-  `/web/login?db=NAME` (200 when NAME is the session's or the only database; else 302 setting the session's
-  database, then 200), `/websocket` (RFC 6455 101 on the gevent port when workers > 0; 400 "Empty or missing
-  header(s): origin" without Origin; 500 "Couldn't bind the websocket" on the HTTP port when workers > 0;
-  served on the HTTP port when workers == 0, with nothing on the gevent port), `/longpolling/poll` 404.
+  `"status": "fail", "db_server_status": false`), `/web/login` (the form with a CSRF token; a POST logs in:
+  303 to `/odoo` and a new `session_id`, or the form again with "Wrong login/password"; 303 to the database
+  selector when no database can be chosen, PostgreSQL down or the database missing included; 500 when the
+  database answers but base is not installed), `/web/login?db=NAME`, `/web/session/authenticate`,
+  `/web/session/logout`, `/web/dataset/call_kw`, `/web/content/<id>`, `/web/database/selector|manager`,
+  `/xmlrpc/2/db|common|object`, `/websocket` (RFC 6455 101 on the gevent port when workers > 0; 400 "Empty
+  or missing header(s): origin" without Origin; 500 "Couldn't bind the websocket" on the HTTP port when
+  workers > 0; served on the HTTP port when workers == 0, with nothing on the gevent port), and
+  `/longpolling/poll` 404. Sessions live in `<data_dir>/sessions` like Odoo's (`standin_web`).
 
 Simplifications (documented, not hidden): one process with threads instead of prefork workers; only the
-module table of a database is created; routes other than those above answer 404; POST /web/login never logs in.
+tables above exist; routes other than those above answer 404. README.md lists what is and is not modelled.
 
 Misbehaviour is chosen by ODL_STANDIN_BEHAVIOUR, baked into each image tag at build time:
 good | crashloop | neverready | failinstall | nogevent | slowstart.
@@ -32,105 +38,42 @@ from __future__ import annotations
 import argparse
 import base64
 import configparser
+import contextlib
 import hashlib
+import hmac
 import html
 import json
 import logging
 import os
 import re
-import secrets
 import signal
 import socket
 import sys
 import threading
 import time
+import xmlrpc.client
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
+from typing import Any
+from urllib.parse import parse_qs, quote, urlsplit
+
+# The sibling modules live beside this file (also when it runs through the /usr/bin/odoo symlink).
+sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
+
+import standin_modules as modules  # noqa: E402
+import standin_orm as orm  # noqa: E402
+import standin_passwords as passwords  # noqa: E402
+import standin_shell  # noqa: E402
+import standin_web as web  # noqa: E402
+from standin_modules import BASE_AUTO_INSTALL, DEPENDS, KNOWN_MODULES, MODULE_VERSION, with_dependencies  # noqa: E402
+
+__all__ = ["BASE_AUTO_INSTALL", "DEPENDS", "KNOWN_MODULES", "MODULE_VERSION", "with_dependencies"]
 
 SERVER_VERSION = "18.0"
-MODULE_VERSION = "18.0.1.0"
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 WS_REQUIRED_HEADERS = ("connection", "host", "sec-websocket-key", "sec-websocket-version", "upgrade", "origin")
 BEHAVIOURS = ("good", "crashloop", "neverready", "failinstall", "nogevent", "slowstart")
-
-# Real Odoo 18.0 Community module names (a subset of the addons shipped with the 18.0 image).
-KNOWN_MODULES = (
-    "base",
-    "web",
-    "bus",
-    "base_setup",
-    "base_import",
-    "web_tour",
-    "web_editor",
-    "html_editor",
-    "auth_signup",
-    "mail",
-    "contacts",
-    "calendar",
-    "resource",
-    "uom",
-    "product",
-    "analytic",
-    "utm",
-    "digest",
-    "portal",
-    "phone_validation",
-    "sms",
-    "iap",
-    "http_routing",
-    "sales_team",
-    "payment",
-    "account",
-    "account_payment",
-    "sale",
-    "sale_management",
-    "purchase",
-    "stock",
-    "stock_account",
-    "sale_stock",
-    "purchase_stock",
-    "crm",
-    "project",
-    "hr",
-    "hr_timesheet",
-    "hr_holidays",
-    "hr_expense",
-    "website",
-    "website_sale",
-    "mrp",
-    "point_of_sale",
-    "l10n_generic_coa",
-    "fleet",
-    "lunch",
-    "maintenance",
-    "survey",
-    "event",
-    "mass_mailing",
-    "note",
-    "im_livechat",
-)
-# Modules installed with base on a new database (auto_install with only base-level dependencies).
-BASE_AUTO_INSTALL = ("base", "web", "bus", "base_setup", "base_import", "web_tour", "html_editor", "auth_signup")
-# Enough of the real dependency graph that `-i sale` leaves what Odoo would leave installed.
-DEPENDS: dict[str, tuple[str, ...]] = {
-    "mail": ("base", "web", "bus"),
-    "contacts": ("mail",),
-    "calendar": ("mail",),
-    "product": ("mail", "uom"),
-    "sales_team": ("mail",),
-    "account": ("product", "analytic", "portal", "digest"),
-    "account_payment": ("account", "payment"),
-    "payment": ("portal",),
-    "portal": ("mail", "http_routing"),
-    "sale": ("sales_team", "account_payment", "utm"),
-    "sale_management": ("sale", "digest"),
-    "purchase": ("account",),
-    "stock": ("product",),
-    "crm": ("sales_team", "calendar", "utm", "contacts", "phone_validation"),
-    "project": ("analytic", "portal", "resource", "digest"),
-    "hr": ("resource", "mail", "contacts", "digest", "phone_validation"),
-    "website": ("web_editor", "http_routing", "portal"),
-}
+MAX_CONTENT_LENGTH = 128 * 1024 * 1024  # odoo.http.DEFAULT_MAX_CONTENT_LENGTH
 
 _log = logging.getLogger("odoo")
 
@@ -218,7 +161,8 @@ def load_config(args: argparse.Namespace, environ: dict[str, str]) -> dict[str, 
     for key in ("db_port", "http_port", "gevent_port", "workers"):
         conf[key] = _as_int(conf[key]) if conf.get(key) not in (None, "") else DEFAULTS[key]
     for key in ("list_db", "proxy_mode"):
-        conf[key] = _truthy(conf.get(key))
+        flag = conf.get(key)
+        conf[key] = _truthy(flag if isinstance(flag, bool) else None if flag is None else str(flag))
     conf["db_name"] = conf.get("db_name") or ""
     conf["dbfilter"] = conf.get("dbfilter") or ""
     return conf
@@ -226,19 +170,6 @@ def load_config(args: argparse.Namespace, environ: dict[str, str]) -> dict[str, 
 
 def split_modules(value: str | None) -> list[str]:
     return [m.strip() for m in (value or "").split(",") if m.strip()]
-
-
-def with_dependencies(modules: list[str]) -> list[str]:
-    """Modules plus what Odoo would install with them (known dependencies and base's auto-install set)."""
-    out: list[str] = list(BASE_AUTO_INSTALL)
-    todo = list(modules)
-    while todo:
-        m = todo.pop()
-        if m in out:
-            continue
-        out.append(m)
-        todo.extend(DEPENDS.get(m, ()))
-    return out
 
 
 def handshake_problem(headers: dict[str, str]) -> tuple[int, str] | None:
@@ -357,6 +288,13 @@ CREATE TABLE IF NOT EXISTS ir_module_module (
     license varchar(32) DEFAULT 'LGPL-3', application boolean DEFAULT false, to_buy boolean DEFAULT false,
     CONSTRAINT ir_module_module_name_uniq UNIQUE (name)
 )"""
+DEPENDENCY_TABLE = """
+CREATE TABLE IF NOT EXISTS ir_module_module_dependency (
+    id serial PRIMARY KEY, name varchar, module_id integer REFERENCES ir_module_module(id) ON DELETE CASCADE,
+    auto_install_required boolean DEFAULT true,
+    create_uid integer, create_date timestamp without time zone DEFAULT (now() at time zone 'UTC'),
+    write_uid integer, write_date timestamp without time zone DEFAULT (now() at time zone 'UTC')
+)"""
 
 
 def is_initialized(cr) -> bool:
@@ -369,11 +307,50 @@ def module_states(cr) -> dict[str, str]:
     return dict(cr.fetchall())
 
 
+def update_list(cr, cat: dict[str, modules.Manifest]) -> None:
+    """`ir.module.module.update_list`: a row per module Odoo can see (`uninstalled`, or `uninstallable` when
+    its manifest says so), descriptive columns refreshed, dependencies recorded; states of installed modules
+    are left alone."""
+    for name, m in cat.items():
+        state = "uninstalled" if m.installable else "uninstallable"
+        cr.execute(
+            "INSERT INTO ir_module_module (name, state, latest_version, shortdesc, summary, author, license,"
+            " application, auto_install) VALUES (%s, %s, NULL, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (name) DO UPDATE SET shortdesc = EXCLUDED.shortdesc, summary = EXCLUDED.summary,"
+            " author = EXCLUDED.author, license = EXCLUDED.license, application = EXCLUDED.application,"
+            " auto_install = EXCLUDED.auto_install, state = CASE WHEN ir_module_module.state IN"
+            " ('uninstalled', 'uninstallable') THEN EXCLUDED.state ELSE ir_module_module.state END"
+            " RETURNING id",
+            (
+                name,
+                state,
+                json.dumps({"en_US": m.shortdesc or name}),
+                json.dumps({"en_US": m.summary}),
+                m.author,
+                m.license,
+                m.application,
+                bool(m.auto_install),
+            ),
+        )
+        module_id = cr.fetchone()[0]
+        cr.execute("DELETE FROM ir_module_module_dependency WHERE module_id = %s", (module_id,))
+        for dep in m.depends:
+            cr.execute("INSERT INTO ir_module_module_dependency (name, module_id) VALUES (%s, %s)", (dep, module_id))
+
+
+def module_catalogue(conf: dict[str, object]) -> dict[str, modules.Manifest]:
+    cat, warnings = modules.catalogue(modules.split_path(conf.get("addons_path")), sys.path)
+    for warning in warnings:
+        _log.warning(warning)
+    return cat
+
+
 def install_modules(conf: dict[str, object], db: str, init: list[str], update: list[str], fail: bool) -> int:
-    """What `odoo -d DB -i MODS` leaves in the database; returns the process exit status."""
+    """What `odoo -d DB -i MODS -u MODS` leaves in the database; returns the process exit status."""
     created = create_database(conf, db)
     # As in odoo/cli/server.py: a database created here gets base installed; otherwise only -i/-u touch it.
     update_module = created or bool(init or update)
+    cat = module_catalogue(conf)
     conn = connect(conf, db)
     try:
         with conn, conn.cursor() as cr:
@@ -385,28 +362,32 @@ def install_modules(conf: dict[str, object], db: str, init: list[str], update: l
             if fresh:
                 _log.info("init db")
                 cr.execute(MODULE_TABLE)
-            # Odoo's `update_list`: every module of the addons path gets a row, `uninstalled` until installed.
-            for name in KNOWN_MODULES:
-                cr.execute(
-                    "INSERT INTO ir_module_module (name, state, latest_version, shortdesc, auto_install)"
-                    " VALUES (%s, 'uninstalled', NULL, %s, %s) ON CONFLICT (name) DO NOTHING",
-                    (name, json.dumps({"en_US": name.replace("_", " ").title()}), name in BASE_AUTO_INSTALL),
-                )
-        wanted = split_modules(",".join(init)) + split_modules(",".join(update))
-        unknown = [m for m in wanted if m not in KNOWN_MODULES and m != "all"]
+            cr.execute(DEPENDENCY_TABLE)
+            _log.info("updating modules list")
+            update_list(cr, cat)
+            states = module_states(cr)
+        unknown = [m for m in [*init, *update] if m not in cat and m != "all"]
         if unknown:
             _log.warning("invalid module names, ignored: %s", ", ".join(unknown))
-        to_install = [m for m in init if m in KNOWN_MODULES]
-        if fresh:
-            to_install = ["base", *to_install]
-        targets = with_dependencies(to_install) if to_install else []
+        asked = (["base"] if fresh or states.get("base") != "installed" else []) + [m for m in init if m in cat]
+        error = ""
+        try:
+            to_install = modules.plan_install(cat, states, asked)
+            to_upgrade, upgrade_adds = modules.plan_upgrade(cat, states, [m for m in update if m in cat or m == "all"])
+        except modules.MissingDependency as e:
+            # button_install/button_upgrade raise before marking anything; a new database has base loaded first.
+            error = str(e)
+            to_install = modules.plan_install(cat, states, ["base"]) if "base" in asked else []
+            to_upgrade, upgrade_adds = [], []
+        to_install += [m for m in upgrade_adds if m not in to_install]
+        if not to_install and not to_upgrade and not error and not fail:
+            return 0
         with conn, conn.cursor() as cr:
-            states = module_states(cr)
-            targets = [m for m in targets if states.get(m) != "installed"]
-            if not targets and not update:
-                return 0
             cr.execute(
-                "UPDATE ir_module_module SET state='to install', write_date=now() WHERE name = ANY(%s)", (targets,)
+                "UPDATE ir_module_module SET state='to install', write_date=now() WHERE name = ANY(%s)", (to_install,)
+            )
+            cr.execute(
+                "UPDATE ir_module_module SET state='to upgrade', write_date=now() WHERE name = ANY(%s)", (to_upgrade,)
             )
         if fail:
             _log.error("Failed to load registry")
@@ -418,20 +399,27 @@ def install_modules(conf: dict[str, object], db: str, init: list[str], update: l
                 file=sys.stderr,
             )
             return 255
-        with conn, conn.cursor() as cr:
-            for m in targets:
-                _log.info("Loading module %s", m)
-            cr.execute(
-                "UPDATE ir_module_module SET state='installed', latest_version=%s, write_date=now()"
-                " WHERE name = ANY(%s)",
-                (MODULE_VERSION, targets),
+        order = modules.dependency_order(cat, [*to_install, *to_upgrade])
+        for n, name in enumerate(order, start=1):
+            _log.info("Loading module %s (%d/%d)", name, n, len(order))
+            # load_module_graph commits after each module: a later failure keeps what loaded before it.
+            with conn, conn.cursor() as cr:
+                if name == "base":
+                    orm.ensure_base(cr, int(str(conf["http_port"])))
+                cr.execute(
+                    "UPDATE ir_module_module SET state='installed', latest_version=%s, write_date=now() WHERE name = %s",
+                    (cat[name].version, name),
+                )
+        if error:
+            _log.critical("Failed to initialize database `%s`.", db)
+            print(
+                "Traceback (most recent call last):\n"
+                '  File "/usr/lib/python3/dist-packages/odoo/service/server.py", line 1345, in preload_registries\n'
+                '  File "/usr/lib/python3/dist-packages/odoo/addons/base/models/ir_module.py", in _state_update\n'
+                f"odoo.exceptions.UserError: {error}",
+                file=sys.stderr,
             )
-            upd = [m for m in update if m in KNOWN_MODULES]
-            cr.execute(
-                "UPDATE ir_module_module SET latest_version=%s, write_date=now()"
-                " WHERE state='installed' AND name = ANY(%s)",
-                (MODULE_VERSION, upd),
-            )
+            return 255
         _log.info("Modules loaded.")
         return 0
     finally:
@@ -471,53 +459,119 @@ def db_server_ok(conf: dict[str, object]) -> bool:
 
 # --------------------------------------------------------------------------------------------- http
 
-LOGIN_PAGE = """<!DOCTYPE html>
-<html lang="en-US">
-<head><meta charset="utf-8"/><title>Login | Odoo</title>
-<meta name="generator" content="Odoo (odoo-droplet local stand-in)"/></head>
-<body class="bg-100">
-<main class="o_database_list">
-<form class="oe_login_form" role="form" action="/web/login" method="post"
-      onsubmit="this.action = '/web/login' + location.hash" data-db="{db}">
-  <input type="hidden" name="csrf_token" value="{csrf}"/>
-  <div class="mb-3 field-login"><label for="login" class="form-label">Email</label>
-    <input type="text" name="login" id="login" class="form-control" required="required" autofocus="autofocus"/></div>
-  <div class="mb-3"><label for="password" class="form-label">Password</label>
-    <input type="password" name="password" id="password" class="form-control" required="required"/></div>
-  {error}
-  <input type="hidden" name="redirect"/>
-  <div class="clearfix oe_login_buttons text-center gap-1 d-grid mb-1 pt-3">
-    <button type="submit" class="btn btn-primary">Log in</button></div>
-</form>
-</main>
-</body>
-</html>
-"""
+error_page = web.error_page
+NOT_FOUND = ("Not Found", "The requested URL was not found on the server.")
+INTERNAL_ERROR = (
+    "Internal Server Error",
+    "The server encountered an internal error and was unable to complete your request. Either the server is "
+    "overloaded or there is an error in the application.",
+)
 
 
-def error_page(code: int, title: str, text: str) -> bytes:
-    return (
-        f"<!doctype html>\n<html lang=en>\n<title>{code} {title}</title>\n<h1>{title}</h1>\n"
-        f"<p>{html.escape(text)}</p>\n"
-    ).encode()
+@contextlib.contextmanager
+def db_cursor(conf: dict[str, object], db: str) -> Iterator[orm.Cursor]:
+    """One transaction on `db`: committed when the block ends normally, rolled back when it raises."""
+    conn = connect(conf, db)
+    try:
+        with conn, conn.cursor() as cr:
+            yield cr
+    finally:
+        conn.close()
+
+
+def local_url(location: str, default: str) -> str:
+    """`request.redirect(..., local=True)`: only the path and query of `location` are kept."""
+    if not location:
+        return default
+    parts = urlsplit(location)
+    rest = parts.path + (f"?{parts.query}" if parts.query else "")
+    return "/" + rest.lstrip("/\\")
 
 
 class Server:
-    """Shared state of the HTTP threads: configuration, mode and sessions (Odoo keeps them on disk)."""
+    """Shared state of the HTTP threads: configuration, mode and the session store (on disk, like Odoo's)."""
 
     def __init__(self, conf: dict[str, object], behaviour: str, prefork: bool) -> None:
         self.conf = conf
         self.behaviour = behaviour
         self.prefork = prefork
-        self.sessions: dict[str, str | None] = {}
-        self.lock = threading.Lock()
+        self.data_dir = str(conf.get("data_dir") or "/var/lib/odoo")
+        self.sessions = web.SessionStore(os.path.join(self.data_dir, "sessions"))
+
+    def filestore(self, db: str) -> str:
+        return orm.filestore(self.data_dir, db)
+
+
+JSON_ROUTES = (
+    "/web/session/authenticate",
+    "/web/session/get_session_info",
+    "/web/session/destroy",
+    "/web/dataset/call_kw",
+)
+VERSION_INFO = {
+    "server_version": SERVER_VERSION,
+    "server_version_info": [18, 0, 0, "final", 0, ""],
+    "server_serie": SERVER_VERSION,
+    "protocol_version": 1,
+}
+# `odoo.service.db` methods that take the master password first; with list_db = False they are refused
+# (`check_db_management_enabled`) even with the right one.
+DB_MANAGEMENT_METHODS = (
+    "create_database",
+    "duplicate_database",
+    "drop",
+    "dump",
+    "restore",
+    "rename",
+    "change_admin_password",
+    "migrate_databases",
+    "list_countries",
+)
+
+
+def rpc_db(conf: dict[str, object], method: str, params: list[object]) -> object:
+    """`odoo.service.db.dispatch` as `/xmlrpc/2/db` serves it."""
+    if method == "server_version":
+        return SERVER_VERSION
+    if method == "list":
+        if not conf["list_db"]:
+            raise orm.access_denied()
+        return list_dbs(conf)
+    if method == "db_exist":
+        return database_exists(conf, str(params[0]))
+    if method == "list_lang":
+        return [["en_US", "English (US)"]]
+    if method in DB_MANAGEMENT_METHODS:
+        master = str(params[0]) if params else ""
+        if not master or not passwords.verify(master, str(conf.get("admin_passwd") or "")):
+            raise orm.access_denied()
+        if not conf["list_db"]:
+            _log.error("Database management functions blocked, admin disabled database listing")
+            raise orm.access_denied()
+        raise orm.OrmError("builtins.NotImplementedError", f"db.{method} is not modelled by the odoo-droplet stand-in")
+    raise orm.OrmError("builtins.KeyError", f"Method not found: {method}")
+
+
+class JsonRpcError(Exception):
+    """An error a JSON-RPC route answers with (HTTP 200, `error` member)."""
+
+    def __init__(self, name: str, message: str, code: int = 200) -> None:
+        super().__init__(message)
+        self.name, self.message, self.code = name, message, code
+
+
+def session_expired() -> JsonRpcError:
+    return JsonRpcError("odoo.http.SessionExpiredException", "Session expired", 100)
 
 
 def make_handler(server: Server, evented: bool) -> type[BaseHTTPRequestHandler]:
+    conf = server.conf
+
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "Werkzeug/2.2.2"
         sys_version = "Python/3.11"
+        body = b""
 
         def log_message(self, fmt: str, *args: object) -> None:
             _log.info("%s - - %s", self.client_address[0], fmt % args)
@@ -547,45 +601,56 @@ def make_handler(server: Server, evented: bool) -> type[BaseHTTPRequestHandler]:
             ).encode()
             self._send(status, body, headers={"Location": location, **(headers or {})})
 
+        def _not_found(self) -> None:
+            self._send(404, error_page(404, *NOT_FOUND))
+
+        # -- sessions
+        def _cookie_sid(self) -> str | None:
+            m = re.search(r"(?:^|;\s*)session_id=([A-Za-z0-9_\-]+)", self.headers.get("Cookie", ""))
+            return m.group(1) if m else None
+
         def _session(self) -> tuple[str | None, str | None]:
-            cookie = self.headers.get("Cookie", "")
-            m = re.search(r"(?:^|;\s*)session_id=([A-Za-z0-9_\-]+)", cookie)
-            if not m:
+            """(sid, db) of the request's stored session, (None, None) without one."""
+            sid = self._cookie_sid()
+            data = server.sessions.get(sid)
+            if data is None:
                 return None, None
-            with server.lock:
-                return (m.group(1), server.sessions.get(m.group(1))) if m.group(1) in server.sessions else (None, None)
+            db = data.get("db")
+            return sid, (str(db) if db else None)
 
         def _new_session(self, db: str | None) -> str:
-            sid = secrets.token_urlsafe(30)
-            with server.lock:
-                server.sessions[sid] = db
-            return sid
+            return server.sessions.new(web.default_session(db))
+
+        def _cookie(self, sid: str) -> dict[str, str]:
+            return {"Set-Cookie": web.session_cookie(sid)}
+
+        def _header_map(self) -> dict[str, str]:
+            """The request's headers with their names in one spelling (HTTP names are case-insensitive)."""
+            return {k.title(): v for k, v in self.headers.items()}
 
         def _host(self) -> str:
-            if server.conf["proxy_mode"] and self.headers.get("X-Forwarded-Host"):
-                return self.headers["X-Forwarded-Host"]
-            return self.headers.get("Host", "")
+            return web.request_host(self._header_map(), bool(conf["proxy_mode"]))
 
         def _session_db(self) -> tuple[str | None, str | None]:
             """`Request._get_session_and_dbname`: (session id, db) - the session's db if the filter allows it,
             else the only database there is (monodb), else None."""
             host = self._host()
             sid, sdb = self._session()
-            if sdb and db_filter([sdb], server.conf, host):
+            if sdb and db_filter([sdb], conf, host):
                 return sid, sdb
-            dbs = db_filter(list_dbs(server.conf), server.conf, host)
+            dbs = db_filter(list_dbs(conf), conf, host)
             return sid, (dbs[0] if len(dbs) == 1 else None)
 
         def _ensure_db(self, requested: str | None, session_db: str | None) -> tuple[str | None, int, str]:
             """`odoo.addons.web.controllers.utils.ensure_db`: (db, 0, "") or (None, redirect status, cookie)."""
             host = self._host()
-            db = requested if requested and db_filter([requested], server.conf, host) else None
+            db = requested if requested and db_filter([requested], conf, host) else None
             if db and not session_db:
                 return None, 302, self._new_session(db)
             if not db:
                 db = session_db
             if not db:  # monodb, asked again (with db_name and no dbfilter, without asking PostgreSQL)
-                dbs = db_filter(list_dbs(server.conf), server.conf, host)
+                dbs = db_filter(list_dbs(conf), conf, host)
                 db = dbs[0] if len(dbs) == 1 else None
             if not db:
                 return None, 303, ""
@@ -593,8 +658,59 @@ def make_handler(server: Server, evented: bool) -> type[BaseHTTPRequestHandler]:
                 return None, 302, self._new_session(db)
             return db, 0, ""
 
-        def _cookie(self, sid: str) -> dict[str, str]:
-            return {"Set-Cookie": f"session_id={sid}; Path=/; HttpOnly; SameSite=Lax"}
+        def _user(self, db: str) -> int | None:
+            """The logged-in user of the request's session on `db`, after Odoo's `check_session`: a session
+            whose token no longer matches (password or login changed since) is logged out."""
+            sid = self._cookie_sid()
+            data = server.sessions.get(sid)
+            if not sid or not data or data.get("db") != db or not data.get("uid"):
+                return None
+            uid = int(str(data["uid"]))
+            with db_cursor(conf, db) as cr:
+                token = orm.session_token(cr, uid, sid)
+            if not token or not hmac.compare_digest(token, str(data.get("session_token") or "")):
+                _log.info("session of user %s on %s is no longer valid: logged out", uid, db)
+                server.sessions.save(sid, web.default_session(db))
+                return None
+            return uid
+
+        def _authenticate(self, db: str, login: str, password: str) -> int | None:
+            """`res.users.authenticate`: the user id or None; an administrator's login through the web writes
+            `web.base.url` from the request unless `web.base.url.freeze` is set."""
+            with db_cursor(conf, db) as cr:
+                uid = orm.authenticate(cr, login, password)
+                if uid and uid in orm.SYSTEM_USERS and not orm.get_param(cr, "web.base.url.freeze"):
+                    orm.set_param(
+                        cr, "web.base.url", web.base_location(self._header_map(), bool(conf["proxy_mode"])), uid
+                    )
+            peer = self.client_address[0]
+            if uid:
+                _log.info("Login successful for db:%s login:%s from %s", db, login, peer)
+            else:
+                _log.info("Login failed for db:%s login:%s from %s", db, login, peer)
+            return uid
+
+        def _start_session(self, old_sid: str | None, db: str, uid: int, login: str) -> str:
+            """`Session.finalize` + rotation: a logged-in session under a new id; the old one is gone."""
+            if old_sid:
+                server.sessions.delete(old_sid)
+            sid = server.sessions.generate_key()
+            with db_cursor(conf, db) as cr:
+                token = orm.session_token(cr, uid, sid)
+            data = web.default_session(db)
+            data.update(uid=uid, login=login, session_token=token, context={"lang": "en_US", "tz": False, "uid": uid})
+            server.sessions.save(sid, data)
+            return sid
+
+        def _secret(self, db: str) -> str:
+            with db_cursor(conf, db) as cr:
+                return orm.get_param(cr, "database.secret") or ""
+
+        def _form(self) -> dict[str, str]:
+            if self.command != "POST" or not self.body:
+                return {}
+            text = self.body.decode("utf-8", errors="replace")
+            return {k: v[-1] for k, v in parse_qs(text, keep_blank_values=True).items()}
 
         # -- routes
         def do_HEAD(self) -> None:  # noqa: N802 - http.server naming
@@ -602,41 +718,64 @@ def make_handler(server: Server, evented: bool) -> type[BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:  # noqa: N802
             length = int(self.headers.get("Content-Length") or 0)
-            if length:
-                self.rfile.read(min(length, 1 << 20))
-            self.do_GET()
+            if length > MAX_CONTENT_LENGTH:
+                self._send(
+                    413,
+                    error_page(
+                        413, "Request Entity Too Large", "The data value transmitted exceeds the capacity limit."
+                    ),
+                )
+                self.close_connection = True
+                return
+            self.body = self.rfile.read(length) if length else b""
+            self._dispatch()
 
         def do_GET(self) -> None:  # noqa: N802
+            self.body = b""
+            self._dispatch()
+
+        def _dispatch(self) -> None:
             if server.behaviour == "neverready":
                 self._send(503, error_page(503, "Service Unavailable", "The server is loading, try again later."))
                 return
             url = urlsplit(self.path)
             query = {k: v[-1] for k, v in parse_qs(url.query).items()}
             path = url.path.rstrip("/") or "/"
+            try:
+                self._route(path, query)
+            except _psycopg2().Error as e:
+                _log.error("Exception during request handling: %s", str(e).strip())
+                self._send(500, error_page(500, *INTERNAL_ERROR))
+
+        def _route(self, path: str, query: dict[str, str]) -> None:
             if path == "/web/health":
                 self._health(query)
             elif path == "/websocket":
                 self._websocket()
-            elif path in ("/web/login", "/odoo", "/web", "/"):
+            elif path in ("/web/login", "/odoo", "/web", "/") or path.startswith("/odoo/"):
                 self._login(path, query)
-            elif path == "/web/database/selector":
-                if not server.conf["list_db"]:
-                    self._send(
-                        403, error_page(403, "Forbidden", "The database manager has been disabled by the administrator")
-                    )
-                else:
-                    items = "".join(
-                        f'<a href="/odoo?db={html.escape(d)}">{html.escape(d)}</a>' for d in list_dbs(server.conf)
-                    )
-                    self._send(200, f"<html><body><h1>Select a database</h1>{items}</body></html>".encode())
+            elif path == "/web/session/logout":
+                self._logout(query)
+            elif path in JSON_ROUTES or path.startswith("/web/dataset/call_kw/"):
+                self._jsonrpc(path)
+            elif path == "/web/content" or path.startswith("/web/content/"):
+                self._content(path, query)
+            elif path in ("/web/database/selector", "/web/database/manager"):
+                # Odoo 18 renders its database manager page either way; with list_db = False it says it is
+                # disabled and names no database.
+                dbs = db_filter(list_dbs(conf), conf, self._host()) if conf["list_db"] else []
+                page = web.db_manager_page(bool(conf["list_db"]), dbs, manage=path.endswith("manager"))
+                self._send(200, page)
+            elif path in ("/xmlrpc/2/db", "/xmlrpc/2/common", "/xmlrpc/2/object"):
+                self._xmlrpc(path.rsplit("/", 1)[1])
             else:
-                self._send(404, error_page(404, "Not Found", "The requested URL was not found on the server."))
+                self._not_found()
 
         def _health(self, query: dict[str, str]) -> None:
             info: dict[str, object] = {"status": "pass"}
             status = 200
             if query.get("db_server_status"):
-                ok = db_server_ok(server.conf)
+                ok = db_server_ok(conf)
                 info["db_server_status"] = ok
                 if not ok:
                     info["status"] = "fail"
@@ -646,27 +785,17 @@ def make_handler(server: Server, evented: bool) -> type[BaseHTTPRequestHandler]:
         def _login(self, path: str, query: dict[str, str]) -> None:
             sid, session_db = self._session_db()
             if session_db:
-                state, why = registry_state(server.conf, session_db)
+                state, why = registry_state(conf, session_db)
                 if state == "broken":
                     _log.error("Failed to load registry of %s: %s", session_db, why)
-                    self._send(
-                        500,
-                        error_page(
-                            500,
-                            "Internal Server Error",
-                            "The server encountered an internal error and was unable to "
-                            "complete your request. Either the server is overloaded or there "
-                            "is an error in the application.",
-                        ),
-                    )
+                    self._send(500, error_page(500, *INTERNAL_ERROR))
                     return
                 if state == "unreachable":
                     # Request._serve_db: the registry cannot be built; the session forgets its database and the
                     # request is served without one (ensure_db below then redirects).
                     _log.warning("cannot load the registry of %s: %s", session_db, why)
                     if sid:
-                        with server.lock:
-                            server.sessions[sid] = None
+                        server.sessions.save(sid, web.default_session(None))
                     session_db = None
             db, redirect, new_sid = self._ensure_db(query.get("db"), session_db)
             if redirect == 303:
@@ -675,15 +804,229 @@ def make_handler(server: Server, evented: bool) -> type[BaseHTTPRequestHandler]:
             if redirect == 302:
                 self._redirect(302, self.path, self._cookie(new_sid))
                 return
+            assert db is not None  # _ensure_db returns a database whenever it does not redirect
+            uid = self._user(db) if sid else None
             if path != "/web/login":
-                self._redirect(303, "/web/login?redirect=%2Fodoo")
+                if uid and path in ("/", "/web"):
+                    self._redirect(303, "/odoo")
+                elif uid:
+                    page = web.WEBCLIENT_PAGE.format(db=html.escape(db), uid=uid).encode()
+                    self._send(200, page, headers={"Cache-Control": "no-cache"})
+                else:
+                    self._redirect(303, "/web/login?redirect=" + quote(path if path != "/" else "/odoo", safe=""))
                 return
-            headers = {} if sid else self._cookie(self._new_session(db))
-            error = (
-                '<p class="alert alert-danger" role="alert">Wrong login/password</p>' if self.command == "POST" else ""
+            self._login_form(db, sid, uid, query)
+
+        def _login_form(self, db: str, sid: str | None, uid: int | None, query: dict[str, str]) -> None:
+            """`Home.web_login`: the form (GET), or a login attempt (POST) checked against its CSRF token."""
+            params = {**query, **self._form()}
+            target = params.get("redirect", "")
+            if self.command == "GET" and target and uid:
+                self._redirect(303, local_url(target, "/odoo"))
+                return
+            headers = {"Cache-Control": "no-cache", "X-Frame-Options": "SAMEORIGIN"}
+            headers["Content-Security-Policy"] = "frame-ancestors 'self'"
+            if not sid:
+                sid = self._new_session(db)
+                headers.update(self._cookie(sid))
+            secret = self._secret(db)
+            error = ""
+            if self.command == "POST":
+                if not web.validate_csrf(secret, sid, params.get("csrf_token")):
+                    _log.warning("CSRF validation failed on path '/web/login'")
+                    text = "Session expired (invalid CSRF token)"
+                    self._send(400, error_page(400, "Bad Request", text), headers=headers)
+                    return
+                login = params.get("login", "")
+                new_uid = self._authenticate(db, login, params.get("password", ""))
+                if new_uid:
+                    new_sid = self._start_session(sid, db, new_uid, login)
+                    self._redirect(303, local_url(target, "/odoo"), self._cookie(new_sid))
+                    return
+                error = "Wrong login/password"
+            page = web.login_page(
+                db, web.csrf_token(secret, sid), params.get("login", ""), error, target, bool(conf["list_db"])
             )
-            page = LOGIN_PAGE.format(db=html.escape(str(db)), csrf=secrets.token_hex(20), error=error)
-            self._send(200, page.encode(), headers={"X-Frame-Options": "SAMEORIGIN", **headers})
+            self._send(200, page, headers=headers)
+
+        def _logout(self, query: dict[str, str]) -> None:
+            """`/web/session/logout`: the session logged out (its database kept) under a new id, 303 onwards."""
+            sid, db = self._session()
+            if sid:
+                server.sessions.delete(sid)
+            new_sid = server.sessions.new(web.default_session(db))
+            self._redirect(303, local_url(query.get("redirect", ""), "/odoo"), self._cookie(new_sid))
+
+        # -- JSON-RPC
+        def _jsonrpc(self, path: str) -> None:
+            ctype = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
+            if self.command != "POST" or ctype not in ("application/json", "application/json-rpc"):
+                text = f"Request inferred type is compatible with ['http'] but '{path}' is type='jsonrpc'."
+                self._send(400, error_page(400, "Bad Request", text))
+                return
+            try:
+                request = json.loads(self.body or b"{}")
+                params = request.get("params") or {}
+                if not isinstance(params, dict):
+                    raise AttributeError("params")
+            except (ValueError, AttributeError):
+                self._send(400, b"Invalid JSON data", "text/html; charset=utf-8")
+                return
+            request_id = request.get("id")
+            headers: dict[str, str] = {}
+            try:
+                result = self._jsonrpc_call(path, params, headers)
+                body = web.jsonrpc_result(request_id, result)
+            except JsonRpcError as e:
+                body = web.jsonrpc_error(request_id, e.name, e.message, e.code)
+            except orm.OrmError as e:
+                body = web.jsonrpc_error(request_id, e.name, e.message)
+            except _psycopg2().Error as e:
+                _log.error("Exception during JSON request handling: %s", str(e).strip())
+                body = web.jsonrpc_error(request_id, f"psycopg2.errors.{type(e).__name__}", str(e).strip())
+            self._send(200, body, "application/json; charset=utf-8", headers)
+
+        def _jsonrpc_call(self, path: str, params: dict[str, object], headers: dict[str, str]) -> object:
+            if path == "/web/session/authenticate":
+                return self._session_authenticate(params, headers)
+            sid, db = self._session_db()
+            if db is None:
+                raise JsonRpcError("werkzeug.exceptions.NotFound", NOT_FOUND[1], 404)
+            uid = self._user(db)
+            if uid is None:
+                raise session_expired()
+            if path == "/web/session/get_session_info":
+                return self._session_info(db, uid)
+            if path == "/web/session/destroy":
+                if sid:
+                    server.sessions.delete(sid)
+                headers.update(self._cookie(server.sessions.new(web.default_session(db))))
+                return None
+            model, method = params.get("model"), params.get("method")
+            args, kwargs = params.get("args") or [], params.get("kwargs") or {}
+            if not isinstance(model, str) or not isinstance(method, str):
+                raise JsonRpcError("builtins.TypeError", "call_kw() missing required arguments: 'model' and 'method'")
+            if not isinstance(args, list) or not isinstance(kwargs, dict):
+                raise JsonRpcError("builtins.TypeError", "args must be a list and kwargs an object")
+            with db_cursor(conf, db) as cr:
+                env = orm.Env(cr, uid, {"lang": "en_US", "uid": uid}, server.filestore(db))
+                return orm.call_kw(env, model, method, args, dict(kwargs))
+
+        def _session_authenticate(self, params: dict[str, object], headers: dict[str, str]) -> object:
+            """`/web/session/authenticate` (params db, login, password): the session info and a new session
+            cookie; AccessError "Database not found." or AccessDenied as Odoo raises them."""
+            db, login, password = (str(params.get(k) or "") for k in ("db", "login", "password"))
+            if not db or not db_filter([db], conf, self._host()):
+                raise JsonRpcError("odoo.exceptions.AccessError", "Database not found.")
+            state, why = registry_state(conf, db)
+            if state != "ok":
+                raise JsonRpcError(
+                    "odoo.exceptions.RegistryError" if state == "broken" else "psycopg2.OperationalError", why
+                )
+            uid = self._authenticate(db, login, password)
+            if uid is None:
+                raise JsonRpcError("odoo.exceptions.AccessDenied", "Access Denied")
+            old_sid, _ = self._session()
+            sid = self._start_session(old_sid, db, uid, login)
+            headers.update(self._cookie(sid))
+            return self._session_info(db, uid)
+
+        def _session_info(self, db: str, uid: int) -> dict[str, object]:
+            with db_cursor(conf, db) as cr:
+                user = orm.user_info(cr, uid)
+                base_url = orm.get_param(cr, "web.base.url") or ""
+            return web.session_info(uid, db, user, uid in orm.SYSTEM_USERS, base_url)
+
+        # -- files
+        def _content(self, path: str, query: dict[str, str]) -> None:
+            """`/web/content/<id>[/<name>]` and `/web/content?id=`: the attachment's bytes for a logged-in user,
+            public attachments for anyone, 404 otherwise (Odoo hides what it refuses)."""
+            m = re.fullmatch(r"/web/content/(\d+)(?:[-/][^/]*)?", path)
+            raw_id = m.group(1) if m else (query.get("id", "") if path == "/web/content" else "")
+            if not raw_id.isdigit():
+                self._not_found()
+                return
+            _, db = self._session_db()
+            if db is None:
+                self._not_found()
+                return
+            uid = self._user(db)
+            with db_cursor(conf, db) as cr:
+                env = orm.Env(cr, uid or orm.PUBLIC_USER_ID, {}, server.filestore(db))
+                got = orm.attachment_content(env, int(raw_id), public_only=uid is None)
+            if got is None:
+                self._not_found()
+                return
+            data, mime, name, checksum = got
+            disposition = "attachment" if _truthy(query.get("download")) else "inline"
+            headers = {
+                "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(name or 'file', safe='')}",
+                "X-Content-Type-Options": "nosniff",
+                "Cache-Control": "no-cache",
+            }
+            if checksum:
+                headers["ETag"] = f'"{checksum}"'
+            if mime.startswith("image/"):
+                headers["Content-Security-Policy"] = "default-src 'none'"
+            self._send(200, data, mime, headers)
+
+        # -- XML-RPC
+        def _xmlrpc(self, service: str) -> None:
+            if self.command != "POST":
+                self._send(
+                    405, error_page(405, "Method Not Allowed", "The method is not allowed for the requested URL.")
+                )
+                return
+            try:
+                params, method = xmlrpc.client.loads(self.body)
+            except Exception:  # noqa: BLE001 - expat raises several types for a body that is not XML-RPC
+                self._send(400, error_page(400, "Bad Request", "The XML-RPC request could not be parsed."))
+                return
+            try:
+                # Any: whatever the method returns is marshalled as it is (ints, strings, lists, dicts).
+                result: Any = self._rpc(service, str(method), list(params))
+                body = xmlrpc.client.dumps((result,), methodresponse=True, allow_none=True)
+            except orm.OrmError as e:
+                body = xmlrpc.client.dumps(xmlrpc.client.Fault(web.xmlrpc_fault_code(e.name), e.message))
+            except _psycopg2().Error as e:
+                body = xmlrpc.client.dumps(xmlrpc.client.Fault(1, str(e).strip()))
+            except (TypeError, ValueError, IndexError) as e:
+                body = xmlrpc.client.dumps(xmlrpc.client.Fault(1, f"{type(e).__name__}: {e}"))
+            self._send(200, body.encode(), "text/xml; charset=utf-8")
+
+        def _rpc(self, service: str, method: str, params: list[object]) -> object:
+            if service == "db":
+                return rpc_db(conf, method, params)
+            if service == "common":
+                if method == "version":
+                    return VERSION_INFO
+                if method == "about":
+                    return "See http://openerp.com"
+                if method in ("login", "authenticate"):
+                    return self._rpc_login(str(params[0]), str(params[1]), str(params[2])) or False
+                raise orm.OrmError("builtins.KeyError", f"Method not found: {method}")
+            if method not in ("execute", "execute_kw"):
+                raise orm.OrmError("builtins.NameError", f"Method not available {method}")
+            db, uid, secret, model, name = params[:5]
+            with db_cursor(conf, str(db)) as cr:
+                cr.execute("SELECT password FROM res_users WHERE id = %s AND active", (int(str(uid)),))
+                row = cr.fetchone()
+                if row is None or not passwords.verify(str(secret), row[0]):
+                    raise orm.access_denied()
+                if method == "execute_kw":
+                    args = params[5] if len(params) > 5 else []
+                    kwargs = params[6] if len(params) > 6 else {}
+                else:
+                    args, kwargs = params[5:], {}
+                if not isinstance(args, list) or not isinstance(kwargs, dict):
+                    raise orm.OrmError("builtins.TypeError", "execute_kw takes a list of arguments and a dict")
+                env = orm.Env(cr, int(str(uid)), {"lang": "en_US"}, server.filestore(str(db)))
+                return orm.call_kw(env, str(model), str(name), args, dict(kwargs))
+
+        def _rpc_login(self, db: str, login: str, password: str) -> int | None:
+            """`common.login`/`authenticate` over XML-RPC: no base location, so web.base.url is left alone."""
+            with db_cursor(conf, db) as cr:
+                return orm.authenticate(cr, login, password)
 
         def _websocket(self) -> None:
             _, db = self._session_db()
@@ -794,7 +1137,31 @@ def serve(conf: dict[str, object], behaviour: str) -> int:
     return 0
 
 
+def shell_main(argv: list[str], environ: dict[str, str]) -> int:
+    """`odoo shell -d DB`: the script on stdin runs with `env` (see standin_shell); exit 1 when it raises."""
+    args, unknown = build_parser().parse_known_args(argv)
+    conf = load_config(args, environ)
+    setup_logging(conf)
+    if unknown:
+        _log.info("odoo-droplet stand-in: shell options ignored: %s", " ".join(unknown))
+    dbs = split_modules(str(conf["db_name"]))
+    if not dbs:
+        _log.error("No environment set, use `odoo shell -d dbname` to get one.")
+        return 1
+    state, why = registry_state(conf, dbs[0])
+    if state != "ok":
+        _log.critical("Failed to load the registry of %s: %s", dbs[0], why)
+        return 1
+    conn = connect(conf, dbs[0])
+    try:
+        return standin_shell.run(conn, orm.filestore(str(conf.get("data_dir") or "/var/lib/odoo"), dbs[0]))
+    finally:
+        conn.close()
+
+
 def main(argv: list[str], environ: dict[str, str]) -> int:
+    if argv[:1] == ["shell"]:
+        return shell_main(argv[1:], environ)
     # Odoo accepts many more flags than a deploy uses; the stand-in ignores those (with a warning) rather
     # than failing on a valid real-Odoo command line.
     args, unknown = build_parser().parse_known_args(argv)
@@ -836,14 +1203,28 @@ def main(argv: list[str], environ: dict[str, str]) -> int:
     return serve(conf, behaviour)
 
 
-def wait_for_psql(argv: list[str]) -> int:
-    """The official image's wait-for-psql.py: connect to `postgres` until it answers or the timeout ends."""
+def wait_for_psql(argv: list[str], environ: dict[str, str] | None = None) -> int:
+    """The official image's wait-for-psql.py: connect to `postgres` until it answers or the timeout ends.
+    Settings not given on the command line come from the config file ($ODOO_RC), so the entrypoint need not
+    put a password that odoo.conf holds on any command line."""
     p = argparse.ArgumentParser()
     for flag in ("--db_host", "--db_port", "--db_user", "--db_password"):
-        p.add_argument(flag, required=True)
+        p.add_argument(flag)
     p.add_argument("--timeout", type=int, default=5)
     a = p.parse_args(argv)
-    conf = {"db_host": a.db_host, "db_port": a.db_port, "db_user": a.db_user, "db_password": a.db_password}
+    conf: dict[str, object] = {
+        "db_host": a.db_host,
+        "db_port": a.db_port,
+        "db_user": a.db_user,
+        "db_password": a.db_password,
+    }
+    rc_path = (environ if environ is not None else dict(os.environ)).get("ODOO_RC")
+    if rc_path and os.path.exists(rc_path):
+        cp = configparser.ConfigParser(interpolation=None)
+        cp.read(rc_path)
+        for key in conf:
+            if conf[key] is None and cp.has_option("options", key) and cp.get("options", key) not in ("False", "None"):
+                conf[key] = cp.get("options", key)
     deadline = time.monotonic() + a.timeout
     error: Exception | None = None
     while time.monotonic() < deadline:
