@@ -9,11 +9,10 @@ odoo service): Python with `env`, as Odoo gives it. Both attach a terminal when 
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 
 from builder.commands.options import Subparsers
-from builder.commands.remote import add_target_options, compose_base, connect
+from builder.commands.remote import add_target_options, announce, compose_base, connect
 from builder.errors import Refused
 from builder.output import Output
 from firstboot.config import Deploy
@@ -52,7 +51,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
     exec_argv(_PREVIEW, args.service, list(args.cmd), tty=tty)  # a missing command is refused before connecting
     session = connect(args, out)
     argv = exec_argv(session.deploy, args.service, list(args.cmd), tty=tty)
-    out.say(f"# droplet {session.channel.droplet_id}: {shlex.join(argv)}")
+    announce(session, argv)
     return session.channel.attach(argv, tty=tty)
 
 
@@ -74,7 +73,7 @@ class Shell:
         tty = _tty()
         session = connect(args, out)
         argv = shell_argv(session.deploy, tty=tty)
-        out.say(f"# droplet {session.channel.droplet_id}: {shlex.join(argv)}")
+        announce(session, argv)
         return session.channel.attach(argv, tty=tty)
 
 

@@ -11,10 +11,9 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import re
-import shlex
 
 from builder.commands.options import Subparsers
-from builder.commands.remote import add_target_options, compose_base, connect
+from builder.commands.remote import add_target_options, announce, compose_base, connect
 from builder.errors import Refused
 from builder.output import Output
 from firstboot.config import Deploy
@@ -75,5 +74,5 @@ def run(args: argparse.Namespace, out: Output) -> int:
     since = parse_since(args.since, dt.datetime.now(dt.UTC)) if args.since else None
     session = connect(args, out)
     argv = logs_argv(session.deploy, args.service, tail=args.tail, since=since, follow=args.follow)
-    out.say(f"# droplet {session.channel.droplet_id}: {shlex.join(argv)}")
+    announce(session, argv)
     return session.channel.attach(argv, tty=False)

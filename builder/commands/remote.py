@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import subprocess
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -91,6 +93,12 @@ def connect(args: argparse.Namespace, out: Output) -> Session:
     spaces = Spaces.for_deploy(deploy, secrets)
     channel = open_channel(cloud, deploy, spaces, getattr(args, "droplet", None))
     return Session(deploy, secrets, cloud, spaces, channel)
+
+
+def announce(session: Session, argv: Sequence[str]) -> None:
+    """What runs where, on stderr: stdout is the remote command's own output (a log to pipe into grep)."""
+    print(f"# droplet {session.channel.droplet_id} ({session.channel.address}): {shlex.join(argv)}",
+          file=sys.stderr, flush=True)
 
 
 def add_target_options(p: argparse.ArgumentParser) -> None:

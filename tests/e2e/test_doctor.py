@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import secrets
 import subprocess
 import sys
@@ -374,7 +375,7 @@ def test_healthy_droplet_doctor_exits_0_and_says_so(deployed: tuple[Droplet, Cli
     assert code == 0, json.dumps(doc, indent=1)
     assert doc["healthy"] is True and doc["cause"] is None
     assert doc["droplet_id"] == d.id  # the reserved IP's holder, by default
-    assert {c["result"] for c in doc["checks"]} == {"pass"}, [c for c in doc["checks"] if c["result"] != "pass"]
+    assert [c for c in doc["checks"] if c["result"] == "fail"] == []
     assert all(set(c) >= {"name", "result", "evidence"} for c in doc["checks"])
     assert doc["proof"].endswith(f"proofs/{doc['doctor_id']}/doctor.json")
     text = cli.run("doctor", timeout=300)
@@ -385,8 +386,10 @@ def test_logs_and_exec_work_against_the_droplet(deployed: tuple[Droplet, Cli]):
     d, cli = deployed
     logs = cli.run("logs", "--service", "nginx", "--tail", "20", timeout=120)
     assert logs.returncode == 0, logs.stderr
-    odoo_logs = cli.run("logs", "--service", "odoo", "--since", "1h", "--tail", "50", timeout=120)
-    assert odoo_logs.returncode == 0 and "Odoo version" in odoo_logs.stdout, odoo_logs.stderr[-2000:]
+    odoo_logs = cli.run("logs", "--service", "odoo", "--since", "1h", "--tail", "5", timeout=120)
+    assert odoo_logs.returncode == 0, odoo_logs.stderr[-2000:]
+    lines = [line for line in odoo_logs.stdout.splitlines() if line.strip()]
+    assert 0 < len(lines) <= 5 and all(re.search(r"\| \d{4}-\d\d-\d\dT\d\d:", line) for line in lines), lines
     version = cli.run("exec", "--service", "odoo", "--", "odoo", "--version", timeout=120)
     assert version.returncode == 0, version.stderr
     assert "Odoo Server 18.0" in version.stdout

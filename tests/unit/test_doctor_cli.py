@@ -359,7 +359,10 @@ def test_logs_and_exec_stream_through_the_channel_and_return_the_remote_status(w
         (*COMPOSE, "exec", "-T", "odoo", "odoo", "shell", "-d", "odoo", "--no-http"),
     ]
     assert w.channel.sent == []  # nothing captured: the output streamed
-    assert "Traceback" not in "".join(capsys.readouterr())
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    assert out == ""  # stdout is the remote's own output; what ran where is said on stderr
+    assert f"# droplet {DROPLET} ({ADDRESS}): tail -n 5 /var/log/nginx/error.log" in err
 
 
 def test_the_readme_lists_every_cause_doctor_can_name():
