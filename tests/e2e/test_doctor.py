@@ -55,9 +55,11 @@ class Cli:
         self.env = {**env, "PYTHONPATH": str(REPO)}
         self.workdir, self.config = workdir, config
 
-    def run(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "builder", *args, "--config", self.config], cwd=self.workdir,
-                              env=self.env, capture_output=True, text=True, timeout=timeout)
+    def run(self, command: str, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        """`odoo-droplet COMMAND --config FILE ARGS` (the settings before ARGS: exec's `-- CMD` ends the line)."""
+        return subprocess.run([sys.executable, "-m", "builder", command, "--config", self.config, *args],
+                              cwd=self.workdir, env=self.env, capture_output=True, text=True, timeout=timeout,
+                              stdin=subprocess.DEVNULL)
 
 
 @dataclass
@@ -77,7 +79,8 @@ class Droplet:
 
     def sh(self, script: str, timeout: float = 120, check: bool = True, stdin: bytes | None = None) -> str:
         proc = subprocess.run(["docker", "exec", "-i", db.container_name(self.id), "bash", "-c", script],
-                              input=stdin, capture_output=True, timeout=timeout, check=False)
+                              input=stdin if stdin is not None else b"", capture_output=True, timeout=timeout,
+                              check=False)
         out = proc.stdout.decode(errors="replace")
         if check:
             assert proc.returncode == 0, f"{script!r} in the droplet: {proc.returncode} {proc.stderr!r}"
@@ -94,8 +97,10 @@ class Droplet:
         return dt.datetime.fromisoformat(text[:26].rstrip("Z") + "+00:00")
 
     def services_healthy(self) -> bool:
-        rows = [json.loads(line) for line in self.sh(f"{self.compose} ps -a --format json", check=False).splitlines()
-                if line.startswith("{")]
+        text = self.sh(f"{self.compose} ps -a --format json", check=False).strip()
+        # Compose prints one JSON object per line (2.21+) or one array (before).
+        rows = json.loads(text) if text.startswith("[") else [json.loads(x) for x in text.splitlines()
+                                                               if x.startswith("{")]
         return len(rows) >= 3 and all(r.get("State") == "running" and r.get("Health") in ("healthy", "")
                                       for r in rows)
 
@@ -105,8 +110,11 @@ class Droplet:
         health = http.get(f"{base}/web/health?db_server_status=1", port=443, tls=True, **kw)
         login = http.get(f"{base}/web/login", port=443, tls=True, **kw)
         ws = http.websocket(f"{base}/websocket", port=443, tls=True, origin=base, **kw)
-        return health.status == 200 and '"db_server_status": true' in health.body.replace("True", "true") \
-            and login.status == 200 and ws.status == 101
+        try:
+            db_ok = json.loads(health.body).get("db_server_status") is True
+        except ValueError:
+            db_ok = False
+        return health.status == 200 and db_ok and login.status == 200 and ws.status == 101
 
     def wait_healthy(self, what: str, timeout: float = 240) -> None:
         poll(lambda: self.services_healthy() and self.edge_healthy(), timeout, f"healthy again after {what}",
