@@ -154,7 +154,8 @@ def odoo_log(d: Droplet, *lines: str) -> None:
     now = dt.datetime.now(dt.UTC)
     stamp = now.strftime("%Y-%m-%d %H:%M:%S,") + f"{now.microsecond // 1000:03d}"
     text = "".join((f"{stamp} {line}" if line[:1].isdigit() else line) + "\n" for line in lines)
-    d.sh(f"docker exec -i -u root {d.container('odoo')} sh -c 'cat > /proc/1/fd/1'", stdin=text.encode())
+    # As Odoo's own user: /proc/1/fd/1 opens only for the process's owner (root in the container lacks ptrace).
+    d.sh(f"docker exec -i {d.container('odoo')} sh -c 'cat > /proc/1/fd/1'", stdin=text.encode())
 
 
 # ------------------------------------------------------------------------------------------------ the faults
