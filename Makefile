@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 MYPY := $(PY) -m mypy
 ARGS ?=
 
-.PHONY: bootstrap test test-fast lint typecheck demo image droplet verify status destroy local-cloud local-down check-config render bench
+.PHONY: bootstrap test test-fast lint typecheck demo image droplet verify status destroy doctor logs local-cloud local-down check-config render bench
 
 bootstrap:
 	@bash scripts/bootstrap.sh
@@ -59,6 +59,15 @@ status:
 # make destroy ARGS="<droplet id> [--force]"
 destroy:
 	$(CLI) destroy --config $(CONFIG) $(ARGS)
+
+# When it answers 502: read the droplet (the reserved IP's holder, or ARGS="--droplet ID"), change nothing,
+# name the probable cause. Exit 0 healthy, 1 a cause found. make doctor ARGS="--json"
+doctor:
+	$(CLI) doctor --config $(CONFIG) $(ARGS)
+
+# make logs ARGS="--service nginx --since 10m" (odoo, db, redis, nginx, agent; --follow)
+logs:
+	$(CLI) logs --config $(CONFIG) $(ARGS)
 
 # Figures, not assertions: the local cloud's timings and the first boot against the PRD's runbook.
 bench: bootstrap

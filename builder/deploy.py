@@ -13,9 +13,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from builder.errors import DeployFailed, SpacesError
 from builder.progress import Follower, is_finished
 from builder.reserved_ip import reserved_ip_holder
 from builder.spaces import Spaces
+from builder.ssh import NoSshKey, key_file_for, md5_fingerprint, public_key_of
 from firstboot.config import Deploy, ReservedIpSpec, Secrets
 from firstboot.contract.ids import deploy_id_for
 from firstboot.contract.keys import RESERVED_IP_KEY, proof_key, proofs_dir_key
@@ -124,6 +126,31 @@ class Deployer:
     sleep: Callable[[float], None] = time.sleep
     intent_file: Path = INTENT_FILE
     poll_seconds: float = 3.0
+    environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
+
+    def with_operator_key(self, deploy: Deploy) -> Deploy:
+        """The droplet accepts the settings' `droplet.ssh_keys`; with none, the operator's own key (ODL_SSH_KEY or
+        droplet.ssh_key_file: on the local cloud, its account key) when the account has it, so the SSH channel
+        (builder/ssh.py) reaches the droplet with the key it holds."""
+        if deploy.droplet.ssh_keys:
+            return deploy
+        try:
+            key_file = key_file_for(deploy.droplet.ssh_key_file, self.environ)
+        except NoSshKey:
+            return deploy
+        public_key = public_key_of(key_file)
+        fingerprint = md5_fingerprint(public_key) if public_key else None
+        if fingerprint is None:
+            self.say(f"  (no public key beside {key_file}: the droplet gets no SSH key)")
+            return deploy
+        try:
+            self.cloud.call("get SSH key", self.cloud.client.ssh_keys.get, ssh_key_identifier=fingerprint)
+        except ApiError as err:
+            self.say(f"  (the account has no SSH key {fingerprint} ({err.status}): the droplet gets none; "
+                     "register it or name keys in droplet.ssh_keys)")
+            return deploy
+        self.say(f"  SSH key {fingerprint} ({key_file}) goes to the droplet")
+        return replace(deploy, droplet=replace(deploy.droplet, ssh_keys=(fingerprint,)))
 
     def resolve_reserved_ip(self, deploy: Deploy) -> Deploy:
         """`auto`: reuse the address recorded in Spaces or create one; an address: check it exists here."""
@@ -244,6 +271,7 @@ class Deployer:
         else:
             deploy, data = replace(deploy, deploy_id=deploy_id), None
         intent.save(self.intent_file)
+        deploy = self.with_operator_key(deploy)
         droplet = self.find_or_create(deploy, deploy_id, int(snap["id"]), data, intent.nonce)
         result.droplet_id = int(droplet["id"])
         self.say(f"droplet {result.droplet_id} ({droplet.get('name')}) created; waiting for it to boot")

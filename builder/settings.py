@@ -58,6 +58,9 @@ class DropletSettings(_Strict):
     # SSH keys by fingerprint (aa:bb:...) or numeric id, as GET /v2/account/keys lists them.
     ssh_keys: list[Annotated[str, Field(pattern=r"^([0-9a-f]{2}(:[0-9a-f]{2}){15}|[0-9]+)$")]] = list(
         fc.DropletSpec.ssh_keys)
+    # The private key `doctor`, `logs`, `exec` and backups reach the droplet with (the public key must be one of
+    # `ssh_keys`, or the local cloud's own); the environment's ODL_SSH_KEY wins.
+    ssh_key_file: str | None = fc.DropletSpec.ssh_key_file
     tags: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_:-]{1,255}$")]] = list(fc.DropletSpec.tags)
 
     @field_validator("size")

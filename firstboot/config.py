@@ -31,6 +31,8 @@ class DropletSpec:
     size: str = "s-2vcpu-4gb"
     base_image: str = "debian-12-x64"
     ssh_keys: tuple[str, ...] = ()
+    # The operator's private key for the SSH channel (builder/ssh.py); ODL_SSH_KEY in the environment wins.
+    ssh_key_file: str | None = None
     tags: tuple[str, ...] = ()
 
 

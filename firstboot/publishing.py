@@ -1,5 +1,5 @@
 """What the agent puts in Spaces, always through the outbox (firstboot/spaces.py): the proofs of a
-deploy, state/last_good.json, and the live status.json the operator's CLI follows. Reading the last
+deploy, state/last_good.json, the droplet's SSH host keys (state/hostkeys/<id>.json), and the live status.json the operator's CLI follows. Reading the last
 good tag and the reserved IP the builder recorded lives here too: the same bucket, the same keys
 (firstboot/contract/keys.py)."""
 
@@ -9,12 +9,15 @@ import json
 import logging
 from typing import Any
 
-from firstboot.contract.keys import LAST_GOOD_KEY, RESERVED_IP_KEY, proof_key
+from firstboot.contract.hostkeys import HostKeyError, host_keys_document
+from firstboot.contract.keys import LAST_GOOD_KEY, RESERVED_IP_KEY, host_keys_key, proof_key
 from firstboot.core import Agent
 from firstboot.job import Job
+from firstboot.metadata import MetadataError
 from firstboot.proof import STATUS, iso
 from firstboot.records import ABSENT
 from firstboot.spaces import Outbox, SpacesError
+from firstboot.state import atomic_write
 
 log = logging.getLogger("odoo-droplet")
 
@@ -44,6 +47,35 @@ def upload_proofs(job: Job) -> tuple[list[str], list[str]]:
         if path.is_file():
             outbox.add_file(proof_key(st.deploy_id, str(path.relative_to(job.proof_dir))), path)
     return drain_outbox(agent)
+
+
+def publish_host_keys(agent: Agent) -> dict[str, Any] | None:
+    """The droplet's SSH host keys (made by cloud-init for this droplet) as the document the operator's CLI pins
+    (firstboot/contract/hostkeys.py): written to Layout.host_keys_json — all a droplet without Spaces keeps —
+    and queued in the outbox for state/hostkeys/<droplet_id>.json, so an outage only delays it. Never fails
+    the deploy (the site does not need SSH): what is missing is logged. Returns the document, or None."""
+    files = agent.layout.ssh_host_keys
+    if not files:
+        log.warning("no SSH host keys under /etc/ssh: nothing to publish (the operator cannot pin this droplet)")
+        return None
+    try:
+        droplet_id = agent.metadata().droplet_id()
+    except (MetadataError, ValueError) as e:
+        log.warning("SSH host keys not published: no droplet id from the metadata service (%s)", e)
+        return None
+    try:
+        doc = host_keys_document(droplet_id, [p.read_text() for p in files], iso(agent.clock.now()))
+    except (HostKeyError, OSError) as e:
+        log.warning("SSH host keys not published: %s", e)
+        return None
+    atomic_write(agent.layout.host_keys_json, json.dumps(doc, indent=2) + "\n", 0o644)
+    log.info("SSH host keys: %s", ", ".join(f"{k['type']} {k['fingerprint']}" for k in doc["keys"]))
+    if agent.spaces_factory() is None:
+        log.info("SSH host keys %s", NO_SPACES)
+        return doc
+    Outbox(agent.layout.outbox).add_file(host_keys_key(droplet_id), agent.layout.host_keys_json)
+    drain_outbox(agent)
+    return doc
 
 
 def last_good_document(job: Job, droplet_id: int | None, ip: str | None) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from typing import Any
 
 from localcloud import docker_backend, services
 from localcloud.api import ApiServer
+from localcloud.api.shapes import ssh_fingerprint
 from localcloud.backend import Backend, MemoryBackend
 from localcloud.ca import ca_files, ensure_ca
 from localcloud.home import DEFAULT_HOME, HOME_ENV, Home
@@ -102,6 +103,55 @@ def answers(home: HomeArg, cfg: ServerConfig, timeout: float = 3.0) -> bool:
         return False
 
 
+SSH_KEY_NAME = "odoo-droplet local cloud"
+SSH_KEY_ENV = "ODL_SSH_KEY"  # builder/ssh.py reads the same name
+
+
+def ensure_ssh_key(home: Home) -> str:
+    """The account's ed25519 key pair, made once (private key 0600 under the home): its public key line."""
+    key = home.ssh_key
+    pub = key.with_name(key.name + ".pub")
+    if not (key.is_file() and pub.is_file()):
+        key.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(key.parent, 0o700)
+        key.unlink(missing_ok=True)
+        pub.unlink(missing_ok=True)
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", SSH_KEY_NAME, "-f", str(key)],
+                       check=True, stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
+    os.chmod(key, 0o600)
+    return pub.read_text().strip()
+
+
+def _api(home: Home, cfg: ServerConfig, method: str, path: str, body: dict[str, Any] | None = None,
+         timeout: float = 10.0) -> tuple[int, Any]:
+    token = ensure_credentials(home).token
+    ctx = ssl.create_default_context(cafile=str(ca_files(home).ca_cert))
+    req = urllib.request.Request(f"{cfg.url}{path}", method=method,
+                                 data=json.dumps(body).encode() if body is not None else None,
+                                 headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, context=ctx, timeout=timeout) as resp:
+            return resp.status, json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as e:
+        return e.code, None
+
+
+def register_ssh_key(home: Home, cfg: ServerConfig) -> dict[str, Any]:
+    """The account key for `ensure_ssh_key`'s pair, registered through the API when it is not yet (same
+    fingerprint: not added twice). Returns the API's `ssh_key` object."""
+    public_key = ensure_ssh_key(home)
+    fingerprint = ssh_fingerprint(public_key)
+    if fingerprint is None:  # pragma: no cover - ssh-keygen wrote something else than an ed25519 key
+        raise RuntimeError(f"{home.ssh_key}.pub is not a public key")
+    status, found = _api(home, cfg, "GET", f"/v2/account/keys/{fingerprint}")
+    if status == 200:
+        return dict(found["ssh_key"])
+    status, made = _api(home, cfg, "POST", "/v2/account/keys", {"name": SSH_KEY_NAME, "public_key": public_key})
+    if status != 201:
+        raise RuntimeError(f"registering the local cloud's SSH key: the API answered {status}")
+    return dict(made["ssh_key"])
+
+
 def ensure_backing(home: Home, net: Network = NETWORK) -> None:
     """Everything droplets need on this machine, built or started when missing (idempotent)."""
     docker_backend.ensure_networks(net)
@@ -124,9 +174,11 @@ def up(home: HomeArg = None, *, api_only: bool = False, host: str | None = None,
         ensure_backing(home, net)
     cfg = ServerConfig(host or (net.loopback if api_only else net.gateway), port,
                        backend or ("memory" if api_only else "docker"))
+    ensure_ssh_key(home)
     pid = server_pid(home)
     if pid is not None:
         if read_config(home) == cfg and answers(home, cfg):
+            register_ssh_key(home, cfg)
             return cfg
         stop_server(home)
     write_atomic(home.api_config, json.dumps(asdict(cfg)).encode(), 0o600)
@@ -146,6 +198,7 @@ def up(home: HomeArg = None, *, api_only: bool = False, host: str | None = None,
         if proc.poll() is not None:
             raise RuntimeError(f"the API server exited with {proc.returncode}:\n{_log_tail(home)}")
         if answers(home, cfg, timeout=2):
+            register_ssh_key(home, cfg)
             return cfg
         time.sleep(0.2)
     proc.terminate()
@@ -221,6 +274,7 @@ def env_values(home: HomeArg = None) -> dict[str, str]:
         "SPACES_KEY": spaces["SPACES_KEY"],
         "SPACES_SECRET": spaces["SPACES_SECRET"],
         "REGISTRY": net.registry,
+        SSH_KEY_ENV: str(home.ssh_key),
     }
 
 

@@ -54,6 +54,12 @@ class Home:
     def ca_dir(self) -> Path:
         return self.root / "ca"
 
+    @property
+    def ssh_key(self) -> Path:
+        """The account's SSH key pair (private key 0600; `.pub` beside it), registered in the account's keys
+        by `up`, accepted by droplets through their metadata; `env` exports its path as ODL_SSH_KEY."""
+        return self.root / "ssh" / "id_ed25519"
+
     # ------------------------------------------------------------------ host services
 
     @property

@@ -7,7 +7,8 @@ from __future__ import annotations
 import argparse
 from typing import Protocol
 
-from builder.commands import check_config, destroy, droplet, image, local, render, status, verify
+from builder.commands import check_config, destroy, doctor, droplet, image, local, logs, render, status, verify
+from builder.commands import exec as exec_command
 from builder.commands.options import Subparsers
 from builder.output import Output
 
@@ -22,4 +23,5 @@ class Command(Protocol):
     def run(self, args: argparse.Namespace, out: Output) -> int: ...
 
 
-COMMANDS: tuple[Command, ...] = (check_config, render, droplet, image, verify, status, destroy, local)
+COMMANDS: tuple[Command, ...] = (check_config, render, droplet, image, verify, status, destroy, doctor, logs,
+                                 exec_command, exec_command.shell, local)

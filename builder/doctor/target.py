@@ -36,7 +36,9 @@ class DoctorTarget:
     db_host: str = "127.0.0.1"
     db_port: int = 5432
     domain: str = ""  # the public name, when the settings have one
-    disk_paths: tuple[str, ...] = ("/", "/var/lib/docker")
+    # Where the stack writes: the system, Docker's data (PostgreSQL's and Odoo's volumes), the logs (nginx,
+    # the journal, the agent: what fills a disk first). On a droplet often one filesystem; df shows it once.
+    disk_paths: tuple[str, ...] = ("/", "/var/lib/docker", str(_LAYOUT.nginx_error_log.parent.parent))
     log_lines: int = 300  # how much of each log doctor reads
 
     def container_name(self, service: str) -> str:

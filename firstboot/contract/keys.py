@@ -20,3 +20,12 @@ def proof_key(deploy_id: str, name: str) -> str:
 def proof_ids(keys: list[str]) -> list[str]:
     """The deploy ids that have proofs among these object keys, sorted (oldest first)."""
     return sorted({k.split("/")[1] for k in keys if k.startswith(PROOFS_PREFIX) and k.count("/") >= 2})
+
+
+HOST_KEYS_PREFIX = "state/hostkeys/"
+
+
+def host_keys_key(droplet_id: int) -> str:
+    """`state/hostkeys/<droplet_id>.json`: the droplet's SSH host keys, published at first boot and pinned by
+    the operator's CLI (firstboot/contract/hostkeys.py)."""
+    return f"{HOST_KEYS_PREFIX}{droplet_id}.json"

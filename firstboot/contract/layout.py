@@ -128,6 +128,14 @@ class Layout:
         return self.proofs_dir / deploy_id
 
     @property
+    def host_keys_json(self) -> Path:  # the SSH host keys as published (firstboot/contract/hostkeys.py)
+        return self.var / "hostkeys.json"
+
+    @property
+    def ssh_host_keys(self) -> list[Path]:  # sshd's public host keys (cloud-init makes them per droplet)
+        return sorted(self._p("/etc/ssh").glob("ssh_host_*_key.pub"))
+
+    @property
     def outbox(self) -> Path:  # uploads waiting for Spaces (firstboot/spaces.py Outbox)
         return self.var / "outbox"
 

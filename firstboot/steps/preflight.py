@@ -1,5 +1,6 @@
-"""preflight: can anything be tried here? Resources, disk, docker, the metadata block, a certificate to
-start with, the prior tag to roll back to, and the images."""
+"""preflight: can anything be tried here? First the droplet's SSH host keys go out (so the operator can reach
+even a droplet that fails here), then resources, disk, docker, the metadata block, a certificate to start
+with, the prior tag to roll back to, and the images."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from firstboot.errors import Fatal
 from firstboot.job import Job
 from firstboot.phases import Step, choose_prior_tag
 from firstboot.probes import image_inspect, parse_image_digest
-from firstboot.publishing import last_good_tag
+from firstboot.publishing import last_good_tag, publish_host_keys
 from firstboot.records import ResourcesRecord
 from firstboot.security import block_metadata
 from firstboot.stack import data_images
@@ -31,6 +32,7 @@ def run(job: Job, step: Step) -> None:
     agent, st = job.agent, job.state
     for w in agent.inputs.warnings:
         log.warning(w)
+    publish_host_keys(agent)
     problem = db_password_problem(agent.secrets.db_password)
     if problem:
         raise Fatal(problem)  # no install could succeed: say why now, not as a wait-for-psql usage error

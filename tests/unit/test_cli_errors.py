@@ -206,6 +206,10 @@ def local_up_fails(monkeypatch: pytest.MonkeyPatch, tmp: Path) -> None:
     monkeypatch.setattr(control, "up", up)
 
 
+def no_ssh_key(monkeypatch: pytest.MonkeyPatch, tmp: Path) -> None:
+    monkeypatch.delenv("ODL_SSH_KEY", raising=False)
+
+
 def a_file_where_out_goes(monkeypatch: pytest.MonkeyPatch, tmp: Path) -> None:
     (tmp / "taken").write_text("a file, not a folder")
 
@@ -264,6 +268,20 @@ CASES = [
     Case("droplet never active", ("droplet", "--config", "{config}", "--no-user-data"), 1,
          (f"droplet {HOLDER} not active after 600 s",), {"droplet_id": HOLDER}, creates=True,
          api={"droplets.get": lambda droplet_id: {"droplet": droplet(droplet_id, "new")}}),
+    # On a running droplet (doctor, logs, exec, shell): which droplet, with which key; refused before any SSH.
+    Case("doctor: no droplet named and no reserved IP", ("doctor", "--config", "{config}"), 2,
+         ("which droplet?", "--droplet ID")),
+    Case("doctor: no SSH key", ("doctor", "--config", "{config}", "--droplet", str(HOLDER)), 2,
+         ("no SSH key", "ODL_SSH_KEY"), {"error": ...}, setup=no_ssh_key),
+    Case("logs: --since neither a duration nor a time", ("logs", "--config", "{config}", "--since", "yesterday"), 2,
+         ("--since 'yesterday'", "10m"), {"error": ...}),
+    Case("logs: unknown droplet", ("logs", "--config", "{config}", "--droplet", "999999999"), 2,
+         ("droplet 999999999", "404"), {"api_status": 404},
+         api={"droplets.get": lambda droplet_id: error_body("not_found", "The resource could not be found.")}),
+    Case("exec: no command", ("exec", "--config", "{config}", "--service", "odoo"), 2, ("no command to run", "--")),
+    Case("shell: the reserved IP is not assigned", ("shell", "--config", "{config}"), 2,
+         (f"the reserved IP {RESERVED_IP} is not assigned", "--droplet ID"), reserved_ip=RESERVED_IP,
+         api={"reserved_ips.get": {"reserved_ip": {"ip": RESERVED_IP, "region": {"slug": REGION}, "droplet": None}}}),
     # Local files and the local cloud.
     Case("output folder cannot be made", ("render", "--config", "{config}", "--out", "{tmp}/taken/out"), 1,
          ("taken",), {"error": ...}, setup=a_file_where_out_goes),

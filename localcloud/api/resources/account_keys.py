@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import urllib.parse
+
 from localcloud.api import shapes
 from localcloud.api.cloud import Cloud, Record, reads
 from localcloud.api.request import Reply, Request, not_found, unprocessable
@@ -23,6 +25,8 @@ def keys_list(cloud: Cloud, req: Request) -> Reply:
 
 
 def key_record(cloud: Cloud, ident: str) -> Record:
+    # pydo percent-encodes a fingerprint's colons in the path (7e%3Aaf...); DigitalOcean decodes them.
+    ident = urllib.parse.unquote(ident)
     keys = cloud.state.coll("keys")
     k = keys.get(ident) if ident.isdigit() else next(
         (k for k in keys.values() if k["fingerprint"] == ident), None)
