@@ -30,8 +30,8 @@ The hardened edge (DESIGN.md section 8, issue 9):
 - Odoo's database manager is closed at the edge: /web/database, /web/database/*, /xmlrpc/db and
   /xmlrpc/2/db (with their /... forms) are 404 from nginx and never reach Odoo. The `db` service
   is also reachable as JSON-RPC (`/jsonrpc` with `"service": "db"`), which a path cannot tell apart
-  from the external API; there Odoo's own guard holds (list_db = False and the hashed master
-  password) - README.md, "The edge".
+  from the external API; there Odoo's own guard holds (with list_db = False it refuses every
+  management method) - README.md, "The edge".
 """
 
 from __future__ import annotations
