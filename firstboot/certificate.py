@@ -15,24 +15,40 @@ from firstboot.contract.layout import self_signed_paths
 from firstboot.core import Agent
 from firstboot.errors import Fatal
 from firstboot.job import Job
+from firstboot.metadata import MetadataError
 from firstboot.nginx_site import configure_nginx
-from firstboot.plans.certificate import LETSENCRYPT, certbot_command, certbot_outcome, plan_certificate
+from firstboot.plans.certificate import (
+    LETSENCRYPT,
+    certbot_command,
+    certbot_outcome,
+    plan_certificate,
+    self_signed_command,
+)
 from firstboot.records import ABSENT
 
 
 def ensure_self_signed_cert(agent: Agent) -> None:
+    """A leaf certificate for the domain (or, without one, the droplet's public address): see
+    firstboot/plans/certificate.py `self_signed_command`."""
     crt, key = (Path(p) for p in self_signed_paths(agent.layout))
     if crt.exists() and key.exists():
         return
     agent.layout.tls_dir.mkdir(parents=True, exist_ok=True)
-    name = agent.deploy.edge.domain or "localhost"
-    r = agent.run(("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "825",
-                   "-subj", f"/CN={name}", "-addext", f"subjectAltName=DNS:{name}",
-                   "-keyout", str(key), "-out", str(crt)), timeout=60)
+    domain = agent.deploy.edge.domain
+    r = agent.run(self_signed_command(domain, None if domain else _public_ipv4(agent), str(key), str(crt)),
+                  timeout=60)
     if not r.ok:
         raise Fatal(f"openssl could not make a self-signed certificate: {r.stderr.strip()[:200]}")
     if key.exists():
         os.chmod(key, 0o600)
+
+
+def _public_ipv4(agent: Agent) -> str | None:
+    """The droplet's public address for the certificate's SAN; none when the metadata cannot say."""
+    try:
+        return agent.metadata().public_ipv4()
+    except (MetadataError, OSError, ValueError):
+        return None
 
 
 def have_letsencrypt(agent: Agent) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from dataclasses import dataclass
 
 from firstboot.config import Deploy
@@ -49,3 +51,47 @@ def certbot_command(deploy: Deploy, webroot: str) -> tuple[str, ...]:
     if edge.acme_server:
         args += ["--server", edge.acme_server]
     return tuple(args)
+
+
+# The self-signed certificate nginx serves until Let's Encrypt has issued one (or for good, on a droplet
+# with no domain). A leaf, as a server certificate must be: not a CA, for TLS servers only, its names in
+# the SAN (what clients check; the CN is only a label), valid no longer than publicly trusted ones may
+# be (398 days, CA/Browser Forum; Mozilla's "intermediate" profile says 366). ECDSA P-256: Mozilla's
+# recommended certificate type, served with the ECDHE-ECDSA suites of the edge's cipher list.
+SELF_SIGNED_DAYS = 365
+SELF_SIGNED_EXTENSIONS = (
+    "basicConstraints=critical,CA:FALSE",
+    "keyUsage=critical,digitalSignature",
+    "extendedKeyUsage=serverAuth",
+)
+_DNS_NAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+
+
+def self_signed_names(domain: str | None, ip: str | None) -> tuple[str, str]:
+    """(common name, subjectAltName) for the droplet's self-signed certificate: its domain, else its
+    public address, else `localhost` (an address that is not one is ignored)."""
+    if domain:
+        if not _DNS_NAME.match(domain):
+            raise ValueError(f"not a host name for a certificate: {domain!r}")
+        return domain, f"DNS:{domain}"
+    if ip:
+        try:
+            address = str(ipaddress.ip_address(ip.strip()))
+        except ValueError:
+            address = ""
+        if address:
+            return address, f"IP:{address}"
+    return "localhost", "DNS:localhost"
+
+
+def self_signed_command(domain: str | None, ip: str | None, key_path: str, cert_path: str,
+                        days: int = SELF_SIGNED_DAYS) -> tuple[str, ...]:
+    """The openssl command that makes the key and the certificate (no secret in it: the key is
+    written to `key_path`, never passed)."""
+    if not 1 <= days <= 398:
+        raise ValueError(f"a server certificate is valid 1 to 398 days, not {days}")
+    cn, san = self_signed_names(domain, ip)
+    extensions = [arg for ext in (*SELF_SIGNED_EXTENSIONS, f"subjectAltName={san}") for arg in ("-addext", ext)]
+    return ("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-sha256", "-days", str(days), "-subj", f"/CN={cn}", *extensions,
+            "-keyout", key_path, "-out", cert_path)

@@ -152,7 +152,9 @@ def test_docker_compose_rejects_a_broken_stack(tmp_path):
 @pytest.mark.parametrize("domain", ["erp.example.com", None])
 def test_nginx_accepts_the_site_inside_debians_own_nginx_conf(domain, tmp_path, tls_cert):
     """As on the droplet: Debian's nginx.conf (its http-level gzip, ssl_protocols, mime types) with
-    the site in sites-enabled beside Debian's default site, which the image may still carry."""
+    the site in sites-enabled. Debian's default site is not there: the image removes it
+    (images/scripts/10-base.sh) and so does the agent (firstboot/plans/nginx.py), since the site is
+    the default server on 80 and 443 itself (or has one that refuses other names)."""
     nginx_bin = require_tool("nginx")
     debian_conf = Path("/etc/nginx/nginx.conf").read_text()
     sites = tmp_path / "sites-enabled"
@@ -160,9 +162,6 @@ def test_nginx_accepts_the_site_inside_debians_own_nginx_conf(domain, tmp_path, 
     deploy = _deploy("selfhost", True, domain)
     site = render_nginx_site(deploy, domain or "_", str(tls_cert.cert), str(tls_cert.key))
     (sites / "odoo.conf").write_text(site)
-    default_site = Path("/etc/nginx/sites-available/default")
-    if default_site.exists():
-        (sites / "default").write_text(default_site.read_text())
     include = "include /etc/nginx/sites-enabled/*;"
     assert include in debian_conf, "Debian's nginx.conf no longer includes sites-enabled: update the droplet layout"
     conf = tmp_path / "nginx.conf"
