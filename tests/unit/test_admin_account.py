@@ -283,3 +283,70 @@ def test_the_admin_password_is_a_secret_like_the_others():
     assert s.to_env()["ODOO_ADMIN_PASSWORD"] == "o" * 16
     assert s.redact("pw=" + "o" * 16) == "pw=<redacted>" and s.redacted().odoo_admin_password == "<redacted>"
     assert dataclasses.fields(OdooSpec)[-1].name == "admin_email" and OdooSpec().admin_email is None
+
+
+# ------------------------------------------------------------------------------------------------ the probe
+
+
+@pytest.fixture
+def odoo_rpc():
+    """A loopback server answering /web/session/authenticate as Odoo does (plain HTTP: the TLS path is the
+    GET probe's, tests/unit/test_agent_probes.py)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    seen: dict[str, list] = {"auth": [], "destroy": []}
+
+    class H(BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            if self.path == "/web/session/destroy":
+                seen["destroy"].append(self.headers.get("Cookie"))
+                answer: dict = {"jsonrpc": "2.0", "id": None, "result": None}
+            else:
+                params = body["params"]
+                seen["auth"].append((self.headers["Host"], self.headers["Content-Type"], params))
+                if (params["login"], params["password"]) == ("admin", "the-real-one-123"):
+                    answer = {"jsonrpc": "2.0", "id": 1, "result": {"uid": 2}}
+                else:
+                    answer = {"jsonrpc": "2.0", "id": 1, "error": {"code": 200, "message": "Odoo Server Error",
+                              "data": {"name": "odoo.exceptions.AccessDenied", "message": "Access Denied"}}}
+            data = json.dumps(answer).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Set-Cookie", "session_id=SECRETSESSIONID42; Path=/; HttpOnly")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True).start()
+    yield srv.server_address[1], seen
+    srv.shutdown()
+    srv.server_close()
+
+
+def test_the_login_probe_posts_json_rpc_and_ends_the_session_it_opened(odoo_rpc):
+    from firstboot.probes import LoopbackHttp
+
+    port, seen = odoo_rpc
+
+    def login(password: str) -> G.HttpResult:
+        return LoopbackHttp().authenticate(PUBLIC, "odoo", "admin", password, connect_host="127.0.0.1", port=port,
+                                           tls=False, host_header="erp.example.test", timeout=5)
+
+    ok = login("the-real-one-123")
+    assert G.rpc_login(ok) == ("session", "uid 2") and ok.url == f"{PUBLIC}/web/session/authenticate"
+    assert seen["auth"][-1] == ("erp.example.test", "application/json",
+                                {"db": "odoo", "login": "admin", "password": "the-real-one-123"})
+    assert seen["destroy"] == ["session_id=SECRETSESSIONID42"]  # logged out at once
+    # Nothing of the session or the password in what the gate records.
+    assert "SECRETSESSIONID42" not in json.dumps(ok.headers) + ok.body and "the-real-one-123" not in repr(ok)
+    refused = login("admin")
+    assert G.rpc_login(refused)[0] == "refused" and len(seen["destroy"]) == 1
+    down = LoopbackHttp().authenticate(PUBLIC, "odoo", "admin", "x", connect_host="127.0.0.1", port=1, tls=False,
+                                       host_header="erp.example.test", timeout=2)
+    assert down.status == 0 and G.rpc_login(down)[0] == "no answer"
