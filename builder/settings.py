@@ -89,6 +89,9 @@ class OdooSettings(_Strict):
     modules: Annotated[list[ModuleName], Field(min_length=1)] = list(fc.OdooSpec.modules)
     database: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]{0,62}$")] = fc.OdooSpec.database
     workers: str | int = fc.OdooSpec.workers
+    # The `admin` user's login e-mail, set at install (unset: the login stays `admin`).
+    admin_email: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)] | None = (
+        fc.OdooSpec.admin_email)
 
     @field_validator("workers")
     @classmethod

@@ -59,6 +59,8 @@ class OdooSpec:
     modules: tuple[str, ...] = ("base", "web")
     database: str = "odoo"
     workers: WorkersSetting = "auto"
+    # The `admin` user's login becomes this e-mail at install (None: the login stays `admin`).
+    admin_email: str | None = None
 
 
 @dataclass(frozen=True)
@@ -207,6 +209,9 @@ class Secrets:
     spaces_key: str | None = None
     spaces_secret: str | None = None
     registry_token: str | None = None
+    # The `admin` user's password, set at install (never Odoo's default `admin`). The builder generates one
+    # when the operator gives none; a droplet without user-data generates its own.
+    odoo_admin_password: str | None = None
 
     # The variable each value is read from and written to (secrets.env on the droplet keeps these names,
     # whatever `registry.token_env` the operator's environment uses).
@@ -217,6 +222,7 @@ class Secrets:
         "spaces_key": "SPACES_KEY",
         "spaces_secret": "SPACES_SECRET",
         "registry_token": "REGISTRY_TOKEN",
+        "odoo_admin_password": "ODOO_ADMIN_PASSWORD",
     }
 
     def values(self) -> list[str]:
@@ -246,6 +252,7 @@ class Secrets:
             spaces_key=value["spaces_key"],
             spaces_secret=value["spaces_secret"],
             registry_token=value["registry_token"],
+            odoo_admin_password=value["odoo_admin_password"],
         )
 
     def redact(self, text: str) -> str:

@@ -17,6 +17,9 @@ GATES: tuple[tuple[str, str], ...] = (
     ("db_reachable", "pg_isready: accepting connections"),
     ("module_state_ok", "ir_module_module: every requested module installed, none pending"),
     ("registry_loaded", "GET https://DOMAIN/web/login?db=DB: 200 (needs the database's loaded registry)"),
+    ("base_url", "ir_config_parameter: web.base.url is the public https URL and web.base.url.freeze is set"),
+    ("admin_login", "POST https://DOMAIN/web/session/authenticate: the real admin password gets a session, "
+                    "the default `admin` is refused"),
 )
 GATE_NAMES = tuple(name for name, _ in GATES)
 # A module state Odoo leaves behind only when an install or upgrade did not finish.
@@ -188,6 +191,92 @@ def module_state_ok(rows: list[ModuleRow] | None, requested: tuple[str, ...], er
 def registry_loaded(r: HttpResult) -> GateResult:
     ok = r.status == 200 and has_login_form(r.body)
     return GateResult("registry_loaded", ok, "200, registry loaded" if ok else _http_detail(r), r.latency_ms)
+
+
+def base_url(params: dict[str, str] | None, expected: str | None, error: str = "") -> GateResult:
+    """`params`: web.base.url and web.base.url.freeze as stored (None: the query failed). Odoo reads the
+    freeze with `str2bool`-like truthiness; only a true value keeps a login from rewriting the URL."""
+    if params is None:
+        return GateResult("base_url", False, f"cannot read ir_config_parameter: {error}"[:200])
+    if not expected:
+        return GateResult("base_url", False, "no public URL known to compare with")
+    got = params.get("web.base.url")
+    frozen = (params.get("web.base.url.freeze") or "").strip().lower() in ("true", "1", "yes", "t")
+    if got != expected:
+        # Nothing rewrites it back by itself: waiting cannot help.
+        return GateResult("base_url", False, f"web.base.url is {got!r}, not {expected!r}", terminal=True)
+    if not frozen:
+        return GateResult("base_url", False, f"web.base.url is {got} but web.base.url.freeze is not set "
+                                             "(the next admin login would rewrite it)", terminal=True)
+    return GateResult("base_url", True, f"web.base.url = {got}, frozen")
+
+
+def rpc_login(r: HttpResult) -> tuple[str, str]:
+    """An answer of /web/session/authenticate: ("session", uid) when Odoo opened a session, ("refused",
+    why) for Odoo's AccessDenied, ("no answer", why) for anything else (a 502, not JSON, ...)."""
+    if r.status != 200:
+        return "no answer", _http_detail(r)
+    try:
+        doc = json.loads(r.body)
+    except ValueError:
+        return "no answer", f"200 but not JSON-RPC: {r.excerpt(80)}"
+    if not isinstance(doc, dict):
+        return "no answer", "200 but not JSON-RPC"
+    result = doc.get("result")
+    if isinstance(result, dict) and isinstance(result.get("uid"), int) and result["uid"]:
+        return "session", f"uid {result['uid']}"
+    error = doc.get("error")
+    if isinstance(error, dict):
+        raw = error.get("data")
+        data: dict[str, Any] = raw if isinstance(raw, dict) else {}
+        name = str(data.get("name") or "")
+        message = str(data.get("message") or error.get("message") or "")
+        if name.endswith("AccessDenied"):
+            return "refused", message or "Access Denied"
+        return "no answer", f"{name or 'error'}: {message}"[:160]
+    return "refused", "no session (uid false)"
+
+
+def admin_login(real: HttpResult | None, defaults: list[HttpResult], login: str) -> GateResult:
+    """`real`: the login with the configured password (None: a database that existed before this deploy,
+    whose admin password is its own); `defaults`: the logins with Odoo's default password `admin` (the probe
+    tries them only once Odoo answered the real one: failed logins count toward Odoo's login cooldown, so
+    they are kept to two a round)."""
+    if real is None:
+        if not defaults:
+            return GateResult("admin_login", False, "the default password was not tried")
+        return _defaults_only(defaults)
+    outcome, why = rpc_login(real)
+    if outcome == "no answer":
+        return GateResult("admin_login", False, f"{login}: {why}", real.latency_ms)
+    for d in defaults:
+        d_outcome, d_why = rpc_login(d)
+        if d_outcome == "session":
+            # Odoo's default credential works on a site about to take traffic: no wait fixes that.
+            return GateResult("admin_login", False, f"the default password `admin` is accepted ({d_why})",
+                              real.latency_ms, terminal=True)
+        if d_outcome != "refused":
+            return GateResult("admin_login", False, f"default password: {d_why}", real.latency_ms)
+    if outcome == "refused":
+        # The password was set at install, before Odoo started: a refusal now will not turn into a session.
+        return GateResult("admin_login", False, f"{login} with the real password: refused ({why})",
+                          real.latency_ms, terminal=True)
+    if not defaults:
+        return GateResult("admin_login", False, "the default password was not tried", real.latency_ms)
+    return GateResult("admin_login", True, f"{login}: session ({why}); default password refused",
+                      real.latency_ms)
+
+
+def _defaults_only(defaults: list[HttpResult]) -> GateResult:
+    for d in defaults:
+        outcome, why = rpc_login(d)
+        if outcome == "session":
+            return GateResult("admin_login", False, f"the default password `admin` is accepted ({why})",
+                              d.latency_ms, terminal=True)
+        if outcome != "refused":
+            return GateResult("admin_login", False, f"default password: {why}", d.latency_ms)
+    return GateResult("admin_login", True, "default password refused (an existing database: its admin "
+                                           "password is its own)", defaults[0].latency_ms)
 
 
 def _http_detail(r: HttpResult) -> str:

@@ -21,9 +21,11 @@ from firstboot.contract.passwords import generate_password
 from firstboot.state import atomic_write
 
 CREDENTIALS_HEADER = (
-    "Generated on first boot of this droplet (it had no user-data). Keep them safe.\n"
+    "Generated on first boot of this droplet. Keep them safe.\n"
+    "ODOO_ADMIN_PASSWORD is the password of Odoo's `admin` user (log in at /web/login);\n"
     "ADMIN_PASSWD is Odoo's master password (database manager); DB_PASSWORD is PostgreSQL's."
 )
+ADMIN_PASSWORD = "ODOO_ADMIN_PASSWORD"
 
 
 @dataclass
@@ -53,12 +55,15 @@ def tighten_modes(layout: Layout) -> list[str]:
     return warnings
 
 
-def generated_credentials(layout: Layout, token: Callable[[int], str]) -> dict[str, str]:
-    """The passwords of a droplet without user-data: made once, then read back on every run."""
-    if layout.credentials.exists():
-        return parse_env(layout.credentials.read_text())
-    env = {"DB_PASSWORD": generate_password(token), "ADMIN_PASSWD": generate_password(token)}
-    atomic_write(layout.credentials, render_env(env, header=CREDENTIALS_HEADER), mode=0o600)
+def generated_credentials(layout: Layout, token: Callable[[int], str],
+                          names: tuple[str, ...] = ("DB_PASSWORD", "ADMIN_PASSWD", ADMIN_PASSWORD)) -> dict[str, str]:
+    """Passwords nobody gave: made once into the credentials file (0600, named by the login message), then
+    read back on every run. A name the file lacks (a file from an older agent) is added, the others kept."""
+    env = parse_env(layout.credentials.read_text()) if layout.credentials.exists() else {}
+    missing = [n for n in names if not env.get(n)]
+    if missing:
+        env.update({n: generate_password(token) for n in missing})
+        atomic_write(layout.credentials, render_env(env, header=CREDENTIALS_HEADER), mode=0o600)
     return env
 
 
@@ -69,11 +74,16 @@ def load_inputs(layout: Layout, token: Callable[[int], str] = pysecrets.token_ur
     user_data = layout.secrets_env.exists()
     deploy = load_deploy(layout, baked)
     if user_data:
-        secrets = Secrets.from_env(parse_env(layout.secrets_env.read_text()))
+        given = parse_env(layout.secrets_env.read_text())
         warnings = tighten_modes(layout)
+        if not given.get(ADMIN_PASSWORD):
+            # user-data from an older builder: the admin password is still never left at Odoo's default.
+            given[ADMIN_PASSWORD] = generated_credentials(layout, token, (ADMIN_PASSWORD,))[ADMIN_PASSWORD]
+            warnings.append(f"no {ADMIN_PASSWORD} in user-data: generated one into {layout.credentials}")
+        secrets = Secrets.from_env(given)
     else:
         env = generated_credentials(layout, token)
-        # Only the two passwords: a droplet without user-data has no token and no Spaces keys.
-        secrets = Secrets.from_env({"DB_PASSWORD": env["DB_PASSWORD"], "ADMIN_PASSWD": env["ADMIN_PASSWD"]})
+        # Only the passwords: a droplet without user-data has no token and no Spaces keys.
+        secrets = Secrets.from_env({k: env[k] for k in ("DB_PASSWORD", "ADMIN_PASSWD", ADMIN_PASSWORD)})
         warnings = []
     return Inputs(deploy, secrets, user_data, baked, warnings)

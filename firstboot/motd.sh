@@ -13,7 +13,7 @@ echo "odoo-droplet"
 if [ -f "$CRED" ]; then
     echo "  This droplet was created without user-data: it runs on the snapshot's defaults"
     echo "  with a self-signed certificate and no reserved IP or DNS cutover."
-    echo "  Generated passwords (Odoo master password, PostgreSQL): $CRED (root only, 0600)"
+    echo "  Generated passwords (Odoo admin user, master password, PostgreSQL): $CRED (root only, 0600)"
 fi
 if [ -r "$STATE" ]; then
     status=$(sed -n 's/^ *"status": "\{0,1\}\([a-z_]*\)"\{0,1\},\{0,1\}$/\1/p' "$STATE" | head -n 1)

@@ -83,6 +83,11 @@ class Compose:
         return (*self.base(), "run", "-T", "--name", name, "odoo",
                 "odoo", "-d", database, "-i", ",".join(modules), "--stop-after-init")
 
+    def shell(self, database: str) -> tuple[str, ...]:
+        """`odoo shell` in a one-off container, reading its script from stdin (firstboot/plans/admin.py): a
+        secret the script carries is on no command line."""
+        return (*self.base(), "run", "--rm", "-T", "odoo", "odoo", "shell", "-d", database, "--no-http")
+
     def pg_isready(self, deploy: Deploy) -> tuple[str, ...]:
         pg = deploy.postgres
         if pg.mode == "selfhost":
@@ -197,6 +202,9 @@ class Http(Protocol):
     def websocket(self, url: str, *, connect_host: str, port: int, tls: bool, host_header: str,
                   origin: str, timeout: float) -> HttpResult: ...
 
+    def authenticate(self, base_url: str, database: str, login: str, password: str, *, connect_host: str,
+                     port: int, tls: bool, host_header: str, timeout: float) -> HttpResult: ...
+
 
 class LoopbackHttp:
     """HTTP(S) to this droplet itself: connects to `connect_host` (127.0.0.1) while sending SNI and Host
@@ -244,6 +252,52 @@ class LoopbackHttp:
             raise http.client.HTTPException("redirect loop")  # pragma: no cover - loop always returns
         except (OSError, http.client.HTTPException, ssl.SSLError) as e:
             return HttpResult(url, 0, _ms(t0), error=f"{type(e).__name__}: {e}")
+
+    def _post(self, path: str, body: bytes, headers: dict[str, str], *, connect_host: str, port: int,
+              tls: bool, host_header: str, timeout: float) -> tuple[int, dict[str, str], list[str], str]:
+        sock = socket.create_connection((connect_host, port), timeout=timeout)
+        if tls:
+            sock = self._ctx().wrap_socket(sock, server_hostname=_sni(host_header))
+        conn = http.client.HTTPConnection(connect_host, port, timeout=timeout)
+        conn.sock = sock
+        try:
+            conn.request("POST", path, body=body, headers={"Host": host_header, "User-Agent": "odoo-droplet-gates",
+                                                           **headers})
+            resp = conn.getresponse()
+            text = resp.read(BODY_LIMIT).decode(errors="replace")
+            cookies = [v for k, v in resp.getheaders() if k.lower() == "set-cookie"]
+            kept = {k: v for k, v in resp.getheaders() if k.lower() != "set-cookie"}
+            return resp.status, kept, cookies, text
+        finally:
+            conn.close()
+
+    def authenticate(self, base_url: str, database: str, login: str, password: str, *, connect_host: str,
+                     port: int, tls: bool, host_header: str, timeout: float) -> HttpResult:
+        """`/web/session/authenticate` (JSON-RPC, as Odoo's web client logs in); a session it opens is ended
+        at once (`/web/session/destroy`). The password travels in the request body only, and the answer is
+        returned without its Set-Cookie: no credential reaches a log or a proof."""
+        url = f"{base_url}/web/session/authenticate"
+        payload = {"jsonrpc": "2.0", "method": "call", "id": 1,
+                   "params": {"db": database, "login": login, "password": password}}
+        def post(path: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, str], list[str], str]:
+            return self._post(path, body, headers, connect_host=connect_host, port=port, tls=tls,
+                              host_header=host_header, timeout=timeout)
+
+        t0 = time.monotonic()
+        try:
+            status, headers, cookies, text = post(_path_of(url), json.dumps(payload).encode(),
+                                                  {"Content-Type": "application/json"})
+        except (OSError, http.client.HTTPException, ssl.SSLError) as e:
+            return HttpResult(url, 0, _ms(t0), error=f"{type(e).__name__}: {e}")
+        result = HttpResult(url, status, _ms(t0), text, headers)
+        sid = next((c.split(";", 1)[0].partition("=")[2] for c in cookies if c.strip().startswith("session_id=")), "")
+        if sid and '"uid"' in text:
+            try:
+                post("/web/session/destroy", b'{"jsonrpc": "2.0", "method": "call", "params": {}}',
+                     {"Content-Type": "application/json", "Cookie": f"session_id={sid}"})
+            except (OSError, http.client.HTTPException, ssl.SSLError):
+                pass  # the login's verdict stands; the session expires by itself
+        return result
 
     def websocket(self, url: str, *, connect_host: str, port: int, tls: bool, host_header: str,
                   origin: str, timeout: float) -> HttpResult:

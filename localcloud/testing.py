@@ -107,6 +107,7 @@ def make_secrets(env: dict[str, str]) -> Secrets:
         do_token=env["DIGITALOCEAN_TOKEN"],
         spaces_key="ODLE2E" + pysecrets.token_hex(8).upper(),
         spaces_secret=pysecrets.token_urlsafe(30),
+        odoo_admin_password=generate_password(),
     )
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from pathlib import Path
 
 from builder.commands.options import Subparsers, add_common, cloud_for, utcnow
-from builder.deploy import Deployer, DeployResult, exit_code
+from builder.deploy import Deployer, DeployResult, admin_password, exit_code
 from builder.errors import BadInput
 from builder.inputs import load_deploy
 from builder.output import Output
@@ -68,6 +69,14 @@ def run(args: argparse.Namespace, out: Output) -> int:
     deploy, secrets = load_deploy(args.config, api=True, lenient=args.no_user_data)
     if args.tag:
         deploy = deploy.with_tag(args.tag)
+    if not args.no_user_data:
+        # No default credential survives a deploy: Odoo's `admin` gets this password at install.
+        admin = admin_password(secrets, Path(args.config).resolve().parent)
+        secrets = admin.secrets
+        if admin.path is not None:
+            verb = "generated into" if admin.created else "kept in"
+            out.say(f"Odoo admin password: {verb} {admin.path} (0600, git-ignored; login "
+                    f"{deploy.odoo.admin_email or 'admin'}); set ODOO_ADMIN_PASSWORD to choose your own")
     # The API first: a wrong token gets its message before anything (a Spaces bucket) is created.
     cloud = cloud_for(out)
     cloud.call("check the API token", cloud.client.account.get)

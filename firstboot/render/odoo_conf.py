@@ -8,9 +8,13 @@ would arrive cut short. Such values are refused here instead of failing later as
 
 from __future__ import annotations
 
+import base64
+import functools
+import hashlib
 import re
+import secrets as pysecrets
 
-from firstboot.config import Deploy, Secrets
+from firstboot.config import REDACTED, Deploy, Secrets
 from firstboot.contract.layout import Layout
 from firstboot.workers import WorkerPlan
 
@@ -50,13 +54,48 @@ def _value(key: str, value: object, *, entrypoint_parsed: bool = False) -> str:
     return text
 
 
+# The master password (`admin_passwd`) is stored as passlib's pbkdf2-sha512 string, which Odoo 18 verifies
+# (`odoo/tools/config.py`: CryptContext(['pbkdf2_sha512', 'plaintext'], pbkdf2_sha512__rounds=600_000)), so
+# the file holds no usable secret. Odoo's own rounds; the salt is random unless a test injects one.
+MASTER_PASSWORD_ROUNDS = 600_000
+SALT_BYTES = 16
+
+
+def _ab64(data: bytes) -> str:
+    """passlib's "adapted base64": standard base64 with '.' for '+', no padding."""
+    return base64.b64encode(data).decode("ascii").rstrip("=").replace("+", ".")
+
+
+@functools.lru_cache(maxsize=16)  # the agent renders odoo.conf once per attempt: hash once per salt
+def passlib_pbkdf2_sha512(password: str, salt: bytes, rounds: int = MASTER_PASSWORD_ROUNDS) -> str:
+    """`$pbkdf2-sha512$<rounds>$<salt>$<digest>`, byte for byte what passlib's pbkdf2_sha512.hash gives."""
+    digest = hashlib.pbkdf2_hmac("sha512", password.encode("utf-8"), salt, rounds)
+    return f"$pbkdf2-sha512${rounds}${_ab64(salt)}${_ab64(digest)}"
+
+
+@functools.lru_cache(maxsize=16)
+def _process_salt(password: str) -> bytes:
+    # One random salt per password for this process: renders of one run agree (and hash once).
+    return pysecrets.token_bytes(SALT_BYTES)
+
+
+def master_password_line(password: str, salt: bytes | None = None, rounds: int = MASTER_PASSWORD_ROUNDS) -> str:
+    """The value of `admin_passwd`: the hash, `<redacted>` in a preview, empty (manager refused) when unset."""
+    if not password or password == REDACTED:
+        return password
+    return passlib_pbkdf2_sha512(password, salt if salt is not None else _process_salt(password), rounds)
+
+
 def dbfilter_for(database: str) -> str:
     """Exactly the one database: with more than one and no filter /web/login goes to the selector."""
     return f"^{re.escape(database)}$"
 
 
-def render_odoo_conf(deploy: Deploy, secrets: Secrets, plan: WorkerPlan) -> str:
-    """The [options] of odoo.conf. Pass `secrets.redacted()` for a preview."""
+def render_odoo_conf(deploy: Deploy, secrets: Secrets, plan: WorkerPlan, *, salt: bytes | None = None,
+                     rounds: int = MASTER_PASSWORD_ROUNDS) -> str:
+    """The [options] of odoo.conf. Pass `secrets.redacted()` for a preview. `salt` (and `rounds`) of the
+    master password's hash: given, the output is deterministic (tests); None, a random salt."""
+    _value("admin_passwd", secrets.admin_passwd)  # a line break is refused before it is hashed away
     pg = deploy.postgres
     if pg.mode == "managed":
         if not pg.host:
@@ -86,7 +125,8 @@ def render_odoo_conf(deploy: Deploy, secrets: Secrets, plan: WorkerPlan) -> str:
         f"dbfilter = {_value('dbfilter', dbfilter_for(database))}",
         "; The database manager (create, drop, backup over HTTP) stays closed.",
         "list_db = False",
-        f"admin_passwd = {_value('admin_passwd', secrets.admin_passwd)}",
+        "; The master password, hashed (passlib pbkdf2-sha512, which Odoo verifies): nothing to steal here.",
+        f"admin_passwd = {_value('admin_passwd', master_password_line(secrets.admin_passwd, salt, rounds))}",
         "; No demo data in a production database.",
         "without_demo = all",
         "; --- behind nginx: trust X-Forwarded-Host/For/Proto (applied only when X-Forwarded-Host is set),",

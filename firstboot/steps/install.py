@@ -1,11 +1,13 @@
 """install: `odoo -i` of the configured modules, once per database (firstboot/plans/install.py decides
-when to skip, adopt a running install, or start clean)."""
+when to skip, adopt a running install, or start clean); then the admin account and web.base.url
+(firstboot/admin.py, once per attempt: a resumed agent that finds them set moves on)."""
 
 from __future__ import annotations
 
 import logging
 
 from firstboot import gates as G
+from firstboot.admin import configure_admin
 from firstboot.database import database_exists, drop_database, module_rows
 from firstboot.errors import StepFailed
 from firstboot.job import Job
@@ -30,6 +32,7 @@ def run(job: Job, step: Step) -> None:
     i = step.attempt or 0
     att = job.state.attempts[i]
     if plan_install_start(db_initialised=att.db_initialised, container_exists=None) == "done":
+        configure_admin(agent, att)  # a resume after the install: once, if not done yet
         return
     name = install_container_name(job.state.deploy_id, i)
     existing = agent.run(docker_inspect(name), timeout=30)
@@ -39,6 +42,8 @@ def run(job: Job, step: Step) -> None:
         code = adopt_install(job, att, i, name)
     if code is None:
         if already_installed(job, att):
+            job.save()
+            configure_admin(agent, att)
             return
         code = run_install(job, att, i, name)
     agent.run(("docker", "rm", "-f", name), timeout=60)
@@ -50,6 +55,8 @@ def run(job: Job, step: Step) -> None:
     if failure:
         raise StepFailed(failure)
     att.db_initialised = True
+    job.save()  # the install's outcome reaches the disk before the admin account is set
+    configure_admin(agent, att)
 
 
 def already_installed(job: Job, att: Attempt) -> bool:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from firstboot import gates as G
+from firstboot.admin import base_url_gate, base_url_of
 from firstboot.core import Agent
 from firstboot.database import module_rows
 from firstboot.errors import StepFailed
 from firstboot.job import Job
 from firstboot.phases import Step
+from firstboot.plans.admin import DEFAULT_LOGIN, DEFAULT_PASSWORD
 from firstboot.probes import docker_inspect, parse_compose_ps, parse_inspect
 from firstboot.proof import HEALTHCHECK_LOG, healthcheck_line, iso
 from firstboot.stack import all_services
@@ -27,8 +29,11 @@ def run(job: Job, step: Step) -> None:
     samples: list[Sample] = []
     job.append_proof(HEALTHCHECK_LOG, f"# verify {att.tag} (attempt {step.attempt or 0}) at {iso(clock.now())}\n")
     outcome, results = "retry", []
+    expected_url = base_url_of(agent)
+    # The install set the admin password on a database this deploy created; an older database keeps its own.
+    ours = bool((att.install.get("admin") or {}).get("password_set"))
     for _ in range(10_000):  # bounded by the deadline well before this count
-        results = probe_round(agent, samples)
+        results = probe_round(agent, samples, expected_url, ours)
         when = iso(clock.now())
         for g, r in results:
             job.append_proof(HEALTHCHECK_LOG, healthcheck_line(when, g.name, r, g.detail, g.passed, g.latency_ms))
@@ -64,7 +69,8 @@ def containers(agent: Agent) -> list[G.ContainerInfo]:
         return []
 
 
-def probe_round(agent: Agent, samples: list[Sample]) -> list[Probe]:
+def probe_round(agent: Agent, samples: list[Sample], expected_url: str | None = None,
+                admin_password_set: bool = True) -> list[Probe]:
     """One probe of every gate (firstboot/gates.py judges each)."""
     d, t = agent.deploy, agent.deploy.gates.probe_timeout_seconds
     base = agent.edge_base
@@ -95,4 +101,24 @@ def probe_round(agent: Agent, samples: list[Sample]) -> list[Probe]:
     out.append((G.module_state_ok(rows, d.odoo.modules, err), None))
     r = on_edge(f"{base}/web/login?db={d.odoo.database}", follow=3)
     out.append((G.registry_loaded(r), r))
+    # Before any login: an administrator's login rewrites web.base.url unless it is frozen.
+    out.append((base_url_gate(agent, expected_url), None))
+    out.append(admin_login_probe(agent, admin_password_set))
     return out
+
+
+def admin_login_probe(agent: Agent, password_set: bool) -> Probe:
+    """Through nginx: the real password first (a success resets Odoo's count of failed logins), then Odoo's
+    default one, which must be refused — tried only once Odoo answered, to keep failures to two a round."""
+    d, t = agent.deploy, agent.deploy.gates.probe_timeout_seconds
+    login = d.odoo.admin_email or DEFAULT_LOGIN
+
+    def attempt(who: str, password: str) -> G.HttpResult:
+        return agent.http.authenticate(agent.edge_base, d.odoo.database, who, password, connect_host="127.0.0.1",
+                                       port=443, tls=True, host_header=agent.domain_host, timeout=t)
+
+    real = attempt(login, agent.secrets.odoo_admin_password or "") if password_set else None
+    defaults: list[G.HttpResult] = []
+    if real is None or G.rpc_login(real)[0] != "no answer":
+        defaults = [attempt(who, DEFAULT_PASSWORD) for who in dict.fromkeys((login, DEFAULT_LOGIN))]
+    return G.admin_login(real, defaults, login), real or (defaults[0] if defaults else None)

@@ -31,6 +31,8 @@ ODOO_TAGS: dict[str, str] = {
     "18.0-failinstall": "failinstall",
     "18.0-nogevent": "nogevent",
     "18.0-slowstart": "slowstart",
+    "18.0-keepadmin": "keepadmin",
+    "18.0-wrongbaseurl": "wrongbaseurl",
 }
 POSTGRES_TAG = "16"
 REDIS_TAG = "7"

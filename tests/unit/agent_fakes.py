@@ -9,7 +9,9 @@ local cloud.
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
+import functools
 import json
 import re
 from dataclasses import dataclass, field
@@ -18,7 +20,9 @@ from typing import Any
 
 from firstboot.config import Secrets
 from firstboot.contract.layout import Layout
+from firstboot.core import Renderers
 from firstboot.gates import CommandResult, HttpResult
+from firstboot.render.odoo_conf import render_odoo_conf
 from firstboot.spaces import SpacesError
 
 LOGIN_HTML = '<html><form class="oe_login_form"><input name="login"/><input name="password"/></form></html>'
@@ -64,6 +68,10 @@ class FakeDroplet:
     certbot_works: bool = True
     managed_calls: int = 0
     known_modules: tuple[str, ...] = ("base", "web", "mail", "sale")
+    # res_users 2 and ir_config_parameter as `-i base` leaves them, then as `odoo shell` scripts change them
+    admin: dict[str, str] = field(default_factory=lambda: {"login": "admin", "password": "admin"})
+    params: dict[str, str] = field(default_factory=dict)
+    shell_scripts: list[str] = field(default_factory=list)
 
     # --- what the stack runs ----------------------------------------------------------------------
     @property
@@ -192,9 +200,12 @@ class FakeDroplet:
                 self.drops += 1
                 self.db_exists = False
                 self.modules.clear()
+                self._reset_base()
                 return self.ok(a)
         if verb == "run" and "--name" in sub:
             return self._run_install(a, sub)
+        if verb == "run" and "shell" in sub:
+            return self._shell(a, stdin)
         if verb == "run" and "--entrypoint" in sub:
             # Managed PostgreSQL: the client tools run in a one-off odoo container.
             self.managed_calls += 1
@@ -207,6 +218,7 @@ class FakeDroplet:
                 self.drops += 1
                 self.db_exists = False
                 self.modules.clear()
+                self._reset_base()
                 return self.ok(a)
             return self._psql(a, ("psql", "-d", database), stdin)
         raise AssertionError(f"unexpected compose command: {' '.join(a)}")
@@ -215,6 +227,11 @@ class FakeDroplet:
         database = cmd[cmd.index("-d") + 1]
         if "pg_database" in stdin:
             return self.ok(a, "1\n" if self.db_exists else "")
+        if "ir_config_parameter" in stdin:
+            if not self.db_exists:
+                return self.fail(a, f'psql: error: FATAL:  database "{database}" does not exist')
+            keys = re.findall(r"'([a-z.]+)'", stdin)
+            return self.ok(a, "".join(f"{k}|{self.params[k]}\n" for k in sorted(keys) if k in self.params))
         if "ir_module_module" in stdin:
             if database != "postgres" and not self.db_exists:
                 return self.fail(a, f'psql: error: FATAL:  database "{database}" does not exist')
@@ -227,6 +244,8 @@ class FakeDroplet:
         self.install_runs.append(tag)
         mode = self.behaviour.get(tag, "ok")
         requested = self._requested
+        if not self.db_exists:
+            self._reset_base()
         self.db_exists = True
         if mode == "install_fails":
             self.modules.update({"base": ("18.0.1.3", "installed")})
@@ -243,6 +262,40 @@ class FakeDroplet:
         return CommandResult(a, rc, "INFO odoo.modules.loading: loading 1 modules...\n", "")
 
     _requested: tuple[str, ...] = ()
+
+    def _reset_base(self) -> None:
+        """What `-i base` creates: admin/admin and web.base.url on localhost until an admin logs in."""
+        self.admin = {"login": "admin", "password": "admin"}
+        self.params = {"web.base.url": "http://localhost:8069"}
+
+    def _shell(self, a: tuple[str, ...], script: str) -> CommandResult:
+        """`odoo shell` with the agent's script on stdin (firstboot/plans/admin.py): its writes, read back
+        as data (never exec'd); `keep_admin` ignores the password, `wrong_base_url` stores localhost."""
+        self.shell_scripts.append(script)
+        if not self.db_exists:
+            return self.fail(a, "KeyError: 'res.users'")
+        mode = self.mode()
+        m = re.search(r"^admin\.write\((.*)\)$", script, re.M)
+        if m:
+            vals = ast.literal_eval(m.group(1))
+            if mode == "keep_admin":
+                vals.pop("password", None)
+            self.admin.update(vals)
+        for key, value in re.findall(r"^icp\.set_param\(('[^']*'), (.*)\)$", script, re.M):
+            k, v = ast.literal_eval(key), ast.literal_eval(value)
+            self.params[k] = "http://localhost:8069" if (k == "web.base.url" and mode == "wrong_base_url") else v
+        printed = re.findall(r"^print\((.*)\)$", script, re.M)
+        return self.ok(a, "".join(ast.literal_eval(p) + "\n" for p in printed))
+
+    def authenticate(self, login: str, password: str) -> HttpResult:
+        url = "https://erp.example.test/web/session/authenticate"
+        if "odoo" not in self.up or self.mode() in ("crash_loop", "never_ready"):
+            return HttpResult(url, 502, 3, "<html>502 Bad Gateway</html>")
+        if login == self.admin["login"] and password == self.admin["password"]:
+            return HttpResult(url, 200, 8, json.dumps({"jsonrpc": "2.0", "id": 1, "result": {"uid": 2}}))
+        return HttpResult(url, 200, 8, json.dumps({"jsonrpc": "2.0", "id": 1, "error": {
+            "code": 200, "message": "Odoo Server Error",
+            "data": {"name": "odoo.exceptions.AccessDenied", "message": "Access Denied"}}}))
 
     def _inspect(self, name: str) -> dict[str, Any]:
         svc = name.split("-")[1]
@@ -285,6 +338,12 @@ class FakeHttp:
             timeout: float, follow: int = 0) -> HttpResult:
         self.requests.append({"url": url, "connect": connect_host, "port": port, "host": host_header})
         return self.d.http_answer(url, port)
+
+    def authenticate(self, base_url: str, database: str, login: str, password: str, *, connect_host: str,
+                     port: int, tls: bool, host_header: str, timeout: float) -> HttpResult:
+        self.requests.append({"url": f"{base_url}/web/session/authenticate", "connect": connect_host,
+                              "port": port, "host": host_header, "login": login})
+        return self.d.authenticate(login, password)
 
     def websocket(self, url: str, *, connect_host: str, port: int, tls: bool, host_header: str,
                   origin: str, timeout: float) -> HttpResult:
@@ -356,9 +415,18 @@ class FakeDoApi:
         return f"A {name}.{domain} created for {ip}"
 
 
+def fast_renderers() -> Renderers:
+    """The real renderers, with the master password hashed in 1,000 rounds instead of Odoo's 600,000: the
+    same file, without seconds of PBKDF2 in every test that runs the agent."""
+    r = Renderers.default()
+    r.odoo_conf = functools.partial(render_odoo_conf, rounds=1000)
+    return r
+
+
 def make_secrets() -> Secrets:
     import secrets as s
 
     return Secrets.from_env({"DB_PASSWORD": "db-" + s.token_hex(8), "ADMIN_PASSWD": "adm-" + s.token_hex(8),
+                             "ODOO_ADMIN_PASSWORD": "odoo-adm-" + s.token_hex(8),
                              "DIGITALOCEAN_TOKEN": "dop_v1_" + s.token_hex(16), "SPACES_KEY": "SK" + s.token_hex(6),
                              "SPACES_SECRET": "ss-" + s.token_hex(12)})

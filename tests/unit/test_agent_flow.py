@@ -41,6 +41,7 @@ from tests.unit.agent_fakes import (
     FakeHttp,
     FakeMetadata,
     FakeSpaces,
+    fast_renderers,
     make_secrets,
 )
 
@@ -107,7 +108,7 @@ class World:
                      resources=lambda: Resources(2, 4096, 80), free_disk_gb=lambda: 50.0,
                      metadata=FakeMetadata, doapi=api,
                      spaces=lambda: self.spaces if inputs.deploy.spaces else None,
-                     chown=lambda p, uid: None, steps=steps)
+                     chown=lambda p, uid: None, steps=steps, renderers=fast_renderers())
 
     def run(self):
         return self.agent().run_all()

@@ -87,4 +87,4 @@ def test_round_outcome():
     assert G.round_outcome([ok, bad], 1, 10) == "retry"
     assert G.round_outcome([ok, bad], 10, 10) == "fail"
     assert G.round_outcome([ok, G.GateResult("c", False, "", terminal=True)], 1, 10) == "fail"
-    assert len(G.GATE_NAMES) == 8
+    assert len(G.GATE_NAMES) == 10

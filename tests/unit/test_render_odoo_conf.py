@@ -12,7 +12,7 @@ import pytest
 
 from firstboot.config import REDACTED, Deploy, EdgeSpec, PostgresSpec, RedisSpec, Secrets
 from firstboot.render.nginx import render_nginx_site
-from firstboot.render.odoo_conf import render_odoo_conf
+from firstboot.render.odoo_conf import passlib_pbkdf2_sha512, render_odoo_conf
 from firstboot.workers import plan_for_slug
 
 MANAGED = PostgresSpec(
@@ -40,7 +40,7 @@ MATRIX = [
 ]
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")  # one password for the module: its hash (600,000 rounds) is computed once
 def test_secrets() -> Secrets:
     # Generated per run; the '$' and '%' check the file carries them through untouched.
     return Secrets(
@@ -53,6 +53,15 @@ def _options(text: str) -> dict[str, str]:
     parser = configparser.RawConfigParser()
     parser.read_string(text)
     return dict(parser["options"])
+
+
+def _is_hash_of(stored: str, password: str) -> bool:
+    """passlib's pbkdf2_sha512 verify: recompute with the stored rounds and salt."""
+    import base64
+
+    _, scheme, rounds, salt, _digest = stored.split("$")
+    raw = base64.b64decode(salt.replace(".", "+") + "=" * (-len(salt) % 4))
+    return scheme == "pbkdf2-sha512" and passlib_pbkdf2_sha512(password, raw, int(rounds)) == stored
 
 
 def _entrypoint_reads(text: str, param: str) -> str:
@@ -81,7 +90,8 @@ def test_options_over_the_matrix(pg, redis, domain, size, test_secrets):
         assert opts["db_port"] == "5432"
         assert "db_sslmode" not in opts
     assert opts["db_password"] == test_secrets.db_password
-    assert opts["admin_passwd"] == test_secrets.admin_passwd
+    assert _is_hash_of(opts["admin_passwd"], test_secrets.admin_passwd)
+    assert test_secrets.admin_passwd not in text
     assert opts["db_name"] == "odoo"
     assert opts["list_db"] == "False"
     assert opts["proxy_mode"] == "True"
@@ -141,6 +151,7 @@ def test_redacted_preview_holds_no_secret(pg, test_secrets):
         (Secrets(db_password="has space", admin_passwd="a"), "db_password"),
         (Secrets(db_password='has"quote', admin_passwd="a"), "db_password"),
         (Secrets(db_password="ok", admin_passwd="two\nlines"), "admin_passwd"),
+        (Secrets(db_password="ok", admin_passwd=" padded"), "admin_passwd"),
         (Secrets(db_password="ok\rworkers = 0", admin_passwd="a"), "db_password"),
     ],
 )
@@ -153,3 +164,30 @@ def test_managed_without_host_is_refused(test_secrets):
     deploy = dataclasses.replace(Deploy(), postgres=PostgresSpec(mode="managed", host=None))
     with pytest.raises(ValueError, match="postgres.host"):
         render_odoo_conf(deploy, test_secrets, plan_for_slug("s-2vcpu-4gb"))
+
+
+# passlib 1.7.4, `pbkdf2_sha512.using(rounds=1000, salt=b"0123456789abcdef").hash("admin")`: Odoo verifies
+# admin_passwd with passlib, so the hash must be passlib's byte for byte.
+PASSLIB_ADMIN = (
+    "$pbkdf2-sha512$1000$MDEyMzQ1Njc4OWFiY2RlZg$VYpayuGgwzZdp432P4BiDOsz2R32OckUD4cZP0OnU/dRJDzvbA9NzD4JRchh6MOV7dGmpArYbu"
+    "wTJVUOgj66DA"
+)
+
+
+def test_master_password_hash_is_passlibs_pbkdf2_sha512():
+    assert passlib_pbkdf2_sha512("admin", b"0123456789abcdef", 1000) == PASSLIB_ADMIN
+    assert passlib_pbkdf2_sha512("admin", b"0123456789abcdef", 1001) != PASSLIB_ADMIN
+
+
+def test_master_password_is_stored_hashed_with_odoos_rounds_and_a_fresh_salt(test_secrets):
+    plan = plan_for_slug("s-2vcpu-4gb")
+    salt = b"fixed-salt-16byt"
+    one = render_odoo_conf(Deploy(), test_secrets, plan, salt=salt)
+    assert one == render_odoo_conf(Deploy(), test_secrets, plan, salt=salt)  # pure, given the salt
+    stored = _options(one)["admin_passwd"]
+    assert stored.startswith("$pbkdf2-sha512$600000$") and _is_hash_of(stored, test_secrets.admin_passwd)
+    assert not _is_hash_of(stored, test_secrets.admin_passwd + "x")
+    other = _options(render_odoo_conf(Deploy(), test_secrets, plan, salt=b"another-salt-16b"))["admin_passwd"]
+    assert other != stored and _is_hash_of(other, test_secrets.admin_passwd)
+    # No salt given: a random one, so two droplets with the same password do not share the hash.
+    assert _options(render_odoo_conf(Deploy(), test_secrets, plan))["admin_passwd"] not in (stored, other)

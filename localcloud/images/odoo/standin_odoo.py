@@ -28,7 +28,8 @@ Simplifications (documented, not hidden): one process with threads instead of pr
 tables above exist; routes other than those above answer 404. README.md lists what is and is not modelled.
 
 Misbehaviour is chosen by ODL_STANDIN_BEHAVIOUR, baked into each image tag at build time:
-good | crashloop | neverready | failinstall | nogevent | slowstart.
+good | crashloop | neverready | failinstall | nogevent | slowstart | keepadmin | wrongbaseurl (the last two
+misbehave in `odoo shell`: see standin_shell).
 
 Invoked as `wait-for-psql.py` (argv[0]) it is the official image's database wait script.
 """
@@ -72,7 +73,7 @@ __all__ = ["BASE_AUTO_INSTALL", "DEPENDS", "KNOWN_MODULES", "MODULE_VERSION", "w
 SERVER_VERSION = "18.0"
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 WS_REQUIRED_HEADERS = ("connection", "host", "sec-websocket-key", "sec-websocket-version", "upgrade", "origin")
-BEHAVIOURS = ("good", "crashloop", "neverready", "failinstall", "nogevent", "slowstart")
+BEHAVIOURS = ("good", "crashloop", "neverready", "failinstall", "nogevent", "slowstart", "keepadmin", "wrongbaseurl")
 MAX_CONTENT_LENGTH = 128 * 1024 * 1024  # odoo.http.DEFAULT_MAX_CONTENT_LENGTH
 
 _log = logging.getLogger("odoo")

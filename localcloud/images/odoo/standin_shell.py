@@ -12,6 +12,10 @@ a deploy does non-interactively, e.g.
     env['ir.config_parameter'].sudo().set_param('web.base.url', 'https://erp.example.com')
     env.cr.commit()
 
+Misbehaving tags (ODL_STANDIN_BEHAVIOUR, so the deploy's gates can be seen failing): `keepadmin` ignores
+password writes on `res.users` (the admin keeps `admin`), `wrongbaseurl` stores `http://localhost:8069`
+whatever `web.base.url` the script sets (as an addon overriding `set_param` would).
+
 Recordsets support `browse`, `search`, `search_count`, `create`, `write`, `read`, `unlink`, field reads and
 assignments, `ids`/`id`, iteration and `sudo()`/`with_context()`; `env.cr` is the real psycopg2 cursor.
 """
@@ -36,6 +40,7 @@ class Connection(Protocol):
     def rollback(self) -> None: ...
 
 
+WRONG_BASE_URL = "http://localhost:8069"  # what the wrongbaseurl tag stores instead
 XMLIDS = {
     "base.user_root": ("res.users", orm.SUPERUSER_ID),
     "base.user_admin": ("res.users", orm.ADMIN_ID),
@@ -60,6 +65,9 @@ class ConfigParameter:
         return default if value is None else value
 
     def set_param(self, key: str, value: object) -> bool:
+        if key == "web.base.url" and self._env.behaviour == "wrongbaseurl":
+            print("odoo-droplet stand-in (wrongbaseurl): web.base.url rewritten", file=sys.stderr)
+            value = WRONG_BASE_URL
         orm.set_param(self._env.orm_env().cr, key, value, self._env.uid)
         return True
 
@@ -118,6 +126,11 @@ class Records:
         return self.browse(ids)
 
     def write(self, vals: dict[str, object]) -> bool:
+        if self._name == "res.users" and "password" in vals and self._env.behaviour == "keepadmin":
+            print("odoo-droplet stand-in (keepadmin): password write ignored", file=sys.stderr)
+            vals = {k: v for k, v in vals.items() if k != "password"}
+            if not vals:
+                return True
         return orm.write(self._orm(), self._name, self.ids, vals)
 
     def read(self, fields: list[str] | None = None) -> list[dict[str, object]]:
@@ -162,7 +175,8 @@ class Cursor:
 class ShellEnv:
     """`odoo.api.Environment` as the shell hands it out: superuser, empty context."""
 
-    def __init__(self, conn: Connection, filestore: str) -> None:
+    def __init__(self, conn: Connection, filestore: str, behaviour: str = "good") -> None:
+        self.behaviour = behaviour
         self._raw_cr = conn.cursor()
         self.cr = Cursor(conn, self._raw_cr)
         self.uid = orm.SUPERUSER_ID
@@ -192,11 +206,11 @@ class ShellEnv:
         return Records(self, "res.partner", [1])
 
 
-def run(conn: Connection, filestore: str, stdin: TextIO | None = None) -> int:
+def run(conn: Connection, filestore: str, stdin: TextIO | None = None, behaviour: str | None = None) -> int:
     """Execute stdin's script (or start a console on a terminal); the transaction is rolled back at the end,
     so only what the script committed stays. Returns the exit status (1 when the script raised)."""
     stream = stdin if stdin is not None else sys.stdin
-    env = ShellEnv(conn, filestore)
+    env = ShellEnv(conn, filestore, behaviour or os.environ.get("ODL_STANDIN_BEHAVIOUR", "good"))
     local_vars: dict[str, object] = {"env": env, "self": env.user, "odoo": None}
     try:
         if os.isatty(stream.fileno()):
