@@ -47,10 +47,13 @@ REDIS_PASSWORD_FILE = "redis_password"
 REDIS_PASSWORD_SECRET = "redis_password"
 _REDIS_AUTH = f'REDISCLI_AUTH="$(cat /run/secrets/{REDIS_PASSWORD_SECRET})"'
 # The container's command: the configuration on redis-server's stdin (`redis-server -`), through the image's
-# own entrypoint (which drops to the redis user). The password is read as root from the secret file.
+# own entrypoint (which drops to the redis user). The password is read as root from the secret file into a
+# here-document; `exec` keeps redis-server the container's main process (it gets docker stop's SIGTERM).
 REDIS_COMMAND = (
-    "{ printf 'requirepass \"%s\"\\n' \"$(cat /run/secrets/" + REDIS_PASSWORD_SECRET + ")\"; "
-    "echo 'protected-mode yes'; } | exec docker-entrypoint.sh redis-server -"
+    "exec docker-entrypoint.sh redis-server - <<EOF\n"
+    f'requirepass "$(cat /run/secrets/{REDIS_PASSWORD_SECRET})"\n'
+    "protected-mode yes\n"
+    "EOF\n"
 )
 BACKEND = "backend"
 FRONTEND = "frontend"

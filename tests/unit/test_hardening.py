@@ -66,7 +66,7 @@ def test_redis_when_enabled_requires_a_password_kept_off_every_command_line():
     # The command holds no value, only where to read it; the configuration goes to redis-server's stdin.
     command = " ".join(redis["command"])
     assert "requirepass" in command and "/run/secrets/redis_password" in command
-    assert command.endswith("redis-server -")
+    assert "exec docker-entrypoint.sh redis-server - <<EOF" in command
     health = " ".join(redis["healthcheck"]["test"])
     assert "REDISCLI_AUTH=" in health and " -a " not in health and "--pass" not in health
     assert spec["services"]["odoo"]["depends_on"]["redis"] == {"condition": "service_healthy"}
@@ -79,7 +79,7 @@ def test_the_redis_configuration_on_stdin_sets_the_password_and_protected_mode(t
     secret = tmp_path / "redis_password"
     secret.write_text(password)
     script = C.REDIS_COMMAND.replace("/run/secrets/redis_password", str(secret))
-    script = script.replace("exec docker-entrypoint.sh redis-server -", "cat")
+    script = script.replace("exec docker-entrypoint.sh redis-server -", "exec cat")
     out = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=10, check=True).stdout
     assert out.splitlines() == [f'requirepass "{password}"', "protected-mode yes"]
     assert password not in C.REDIS_COMMAND and password not in " ".join(C.redis_ping_command())
