@@ -6,7 +6,13 @@ from builder.packer import render_packer
 from builder.userdata import render_user_data
 from firstboot.config import Deploy, Resources, Secrets
 from firstboot.contract.layout import server_name, tls_paths
-from firstboot.render.compose import render_compose, render_compose_env
+from firstboot.render.compose import (
+    DB_INIT_DIR,
+    DB_INIT_SCRIPT,
+    render_compose,
+    render_compose_env,
+    render_db_init_script,
+)
 from firstboot.render.nginx import render_nginx_site
 from firstboot.render.odoo_conf import render_odoo_conf
 from firstboot.sizes import SIZES
@@ -30,6 +36,8 @@ def render_bundle(deploy: Deploy, secrets: Secrets, packer_version: tuple[int, i
         "droplet/odoo.conf": render_odoo_conf(deploy, shown, plan),
         "droplet/nginx-site.conf": render_nginx_site(deploy, server_name(deploy), cert, key),
     }
+    if deploy.postgres.mode == "selfhost":
+        files[f"droplet/{DB_INIT_DIR}/{DB_INIT_SCRIPT}"] = render_db_init_script(deploy)
     packer = render_packer(deploy, packer_version, snapshot_name(deploy), api_url=deploy.endpoints.api_url)
     files.update({f"packer/{path}": content for path, content in packer.items()})
     # Belt and braces: the renderers redact, and nothing may slip through another way.

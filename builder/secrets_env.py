@@ -27,6 +27,7 @@ MIN_LENGTHS = {
     "DIGITALOCEAN_TOKEN": MIN_TOKEN_LENGTH,
     "SPACES_KEY": MIN_TOKEN_LENGTH,
     "SPACES_SECRET": MIN_TOKEN_LENGTH,
+    "DROPLET_TOKEN": MIN_TOKEN_LENGTH,
 }
 
 
@@ -80,6 +81,22 @@ def secret_problems(deploy: Deploy, env: dict[str, str], *, api: bool = False) -
                                 "a registry token needs registry.username in the settings (or unset the token "
                                 "for anonymous pulls)"))
     return problems
+
+
+def secret_warnings(deploy: Deploy, env: dict[str, str]) -> list[str]:
+    """What is allowed but unsafe, said without a value: the droplet receiving the operator's own token."""
+    if "DIGITALOCEAN_TOKEN" not in required_secret_names(deploy) and not env.get("DROPLET_TOKEN"):
+        return []  # the droplet is given no token at all (no reserved IP, no DNS)
+    operator, droplet = env.get("DIGITALOCEAN_TOKEN"), env.get("DROPLET_TOKEN")
+    if droplet and droplet == operator:
+        return ["DROPLET_TOKEN is the same value as DIGITALOCEAN_TOKEN: the droplet (and anyone who reads its "
+                "user-data) holds the operator's token; make a token with custom scopes reserved_ip:update, "
+                "domain:update, droplet:read for it (README: Security)"]
+    if not droplet:
+        return ["DROPLET_TOKEN is not set: the droplet receives DIGITALOCEAN_TOKEN, the operator's own token; "
+                "make a token with custom scopes reserved_ip:update, domain:update, droplet:read and set it as "
+                "DROPLET_TOKEN (README: Security)"]
+    return []
 
 
 def secrets_from(deploy: Deploy, env: dict[str, str]) -> Secrets:

@@ -14,6 +14,7 @@ import base64
 import gzip
 import json
 import shlex
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,13 @@ def quote_env_value(value: str) -> str:
     return quoted
 
 
+def droplet_secrets(secrets: Secrets) -> Secrets:
+    """The secrets as the droplet receives them: its DIGITALOCEAN_TOKEN is the droplet token (DROPLET_TOKEN,
+    custom scopes reserved_ip:update, domain:update, droplet:read) when the operator gives one, never both.
+    Without one the operator's own token goes, as before (`check-config` warns about that)."""
+    return replace(secrets, do_token=secrets.droplet_token or secrets.do_token, droplet_token=None)
+
+
 def secrets_env(secrets: Secrets) -> str:
     """KEY=VALUE lines, each value shell-quoted (`quote_env_value`).
 
@@ -107,7 +115,7 @@ def _file(path: str, content: str, compress: bool) -> dict[str, Any]:
 def _document(deploy: Deploy, secrets: Secrets, compress: bool) -> str:
     files = [
         _file(DEPLOY_JSON, deploy_json(deploy), compress),
-        _file(SECRETS_ENV, secrets_env(secrets), compress),
+        _file(SECRETS_ENV, secrets_env(droplet_secrets(secrets)), compress),
     ]
     block = yaml.dump(
         {"write_files": files},

@@ -75,7 +75,10 @@ class PostgresSpec:
 
 @dataclass(frozen=True)
 class RedisSpec:
-    enabled: bool = True
+    # Off by default: Odoo 18 Community does not use Redis by itself. Enable it only for an addon you bring
+    # that does (a Redis session store shared by several app droplets, for one). When enabled it requires a
+    # password (generated on the droplet), protected mode is on, and it sits on the internal network only.
+    enabled: bool = False
     image: str = "redis:7"
 
 
@@ -212,6 +215,9 @@ class Secrets:
     # The `admin` user's password, set at install (never Odoo's default `admin`). The builder generates one
     # when the operator gives none; a droplet without user-data generates its own.
     odoo_admin_password: str | None = None
+    # The droplet's own token (custom scopes reserved_ip:update, domain:update, droplet:read): what the droplet
+    # receives in place of the operator's DIGITALOCEAN_TOKEN (builder/userdata.py); unset: the operator's goes.
+    droplet_token: str | None = None
 
     # The variable each value is read from and written to (secrets.env on the droplet keeps these names,
     # whatever `registry.token_env` the operator's environment uses).
@@ -223,6 +229,7 @@ class Secrets:
         "spaces_secret": "SPACES_SECRET",
         "registry_token": "REGISTRY_TOKEN",
         "odoo_admin_password": "ODOO_ADMIN_PASSWORD",
+        "droplet_token": "DROPLET_TOKEN",
     }
 
     def values(self) -> list[str]:
@@ -253,6 +260,7 @@ class Secrets:
             spaces_secret=value["spaces_secret"],
             registry_token=value["registry_token"],
             odoo_admin_password=value["odoo_admin_password"],
+            droplet_token=value["droplet_token"],
         )
 
     def redact(self, text: str) -> str:

@@ -23,6 +23,7 @@ from typing import Protocol
 
 from firstboot.config import Deploy
 from firstboot.gates import CommandResult, ContainerInfo, HttpResult, ModuleRow
+from firstboot.render.compose import redis_ping_command
 
 BODY_LIMIT = 64 * 1024
 MODULE_NAME = re.compile(r"^[a-z0-9_]+$")
@@ -114,7 +115,7 @@ class Compose:
         return (*self.base(), "run", "--rm", "-T", "--no-deps", "--entrypoint", "sh", "odoo", "-c", script)
 
     def redis_ping(self) -> tuple[str, ...]:
-        return self.exec("redis", "redis-cli", "ping")
+        return self.exec("redis", *redis_ping_command())  # authenticated; no password on a command line
 
 
 def docker_wait(name: str) -> tuple[str, ...]:

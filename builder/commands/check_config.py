@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from builder.commands.options import Subparsers, add_common
 from builder.errors import EXIT_OK
 from builder.inputs import load_deploy
 from builder.output import Output
+from builder.secrets_env import environment, secret_warnings
 
 NAME = "check-config"
 
@@ -21,6 +23,10 @@ def add_parser(subparsers: Subparsers) -> None:
 def run(args: argparse.Namespace, out: Output) -> int:
     config = args.file or args.config
     deploy, _ = load_deploy(config)
-    out.result({"ok": True, "config": config, "project": deploy.project},
+    env = environment(Path(config).resolve().parent / ".env") if Path(config).exists() else environment()
+    warnings = secret_warnings(deploy, env)
+    for warning in warnings:
+        out.say(f"warning: {warning}")
+    out.result({"ok": True, "config": config, "project": deploy.project, "warnings": warnings},
                f"{config}: valid (project {deploy.project}, {deploy.droplet.size} in {deploy.droplet.region})")
     return EXIT_OK

@@ -8,11 +8,22 @@ Security shape: PostgreSQL and Redis sit on an `internal: true` network only (no
 published port); Odoo joins that network and a normal one, so its two ports can be published, on
 127.0.0.1 only, for nginx. Secrets never appear in the compose file nor in any container's environment (`docker inspect`):
 the PostgreSQL password is a compose secret file, Odoo reads its own from odoo.conf.
+
+Odoo is not PostgreSQL's superuser: the official image makes POSTGRES_USER a superuser, so that is
+`postgres`, and an init script (/docker-entrypoint-initdb.d, run once on the first start) creates
+Odoo's own login role (`postgres.user`, NOSUPERUSER NOCREATEROLE, CREATEDB because Odoo creates its
+database at install, and again after a rollback dropped it) with DB_PASSWORD, then takes the
+superuser's password away (it logs in over the container's own Unix socket only).
+
+Redis is absent unless `redis.enabled`; then it requires a password (a compose secret file the agent
+generates), protected mode is on, and its configuration (password included) reaches redis-server on
+its standard input, never on a command line.
 """
 
 from __future__ import annotations
 
 import re
+import shlex
 from typing import Any
 
 from firstboot.config import Deploy, Secrets
@@ -26,6 +37,24 @@ CONF_FILE = "odoo.conf"
 # variable would show in `docker inspect`; Odoo gets the password from odoo.conf (0600, its own uid).
 DB_PASSWORD_FILE = "db_password"
 DB_PASSWORD_SECRET = "db_password"
+# The official image's superuser (POSTGRES_USER); Odoo's own role is `postgres.user`, never this one.
+PG_SUPERUSER = "postgres"
+# The init script, mounted read-only into /docker-entrypoint-initdb.d (no secret in it).
+DB_INIT_DIR = "initdb"
+DB_INIT_SCRIPT = "10-odoo-role.sh"
+# Redis's password as a compose secret (0600 root on the host; read as root inside the container).
+REDIS_PASSWORD_FILE = "redis_password"
+REDIS_PASSWORD_SECRET = "redis_password"
+_REDIS_AUTH = f'REDISCLI_AUTH="$(cat /run/secrets/{REDIS_PASSWORD_SECRET})"'
+# The container's command: the configuration on redis-server's stdin (`redis-server -`), through the image's
+# own entrypoint (which drops to the redis user). The password is read as root from the secret file into a
+# here-document; `exec` keeps redis-server the container's main process (it gets docker stop's SIGTERM).
+REDIS_COMMAND = (
+    "exec docker-entrypoint.sh redis-server - <<EOF\n"
+    f'requirepass "$(cat /run/secrets/{REDIS_PASSWORD_SECRET})"\n'
+    "protected-mode yes\n"
+    "EOF\n"
+)
 BACKEND = "backend"
 FRONTEND = "frontend"
 # The maintenance database: the official images' convention. Odoo creates its own database (with
@@ -62,6 +91,8 @@ def compose_spec(deploy: Deploy, image_ref: str) -> dict[str, Any]:
     selfhost = deploy.postgres.mode == "selfhost"
     redis = deploy.redis.enabled
     backend = selfhost or redis
+    if selfhost:
+        _check_role(deploy.postgres.user)
 
     depends_on: dict[str, Any] = {}
     if selfhost:
@@ -108,7 +139,10 @@ def compose_spec(deploy: Deploy, image_ref: str) -> dict[str, Any]:
             "restart": "unless-stopped",
             "env_file": [ENV_FILE],
             "secrets": [DB_PASSWORD_SECRET],
-            "volumes": ["pg-data:/var/lib/postgresql/data"],
+            "volumes": [
+                "pg-data:/var/lib/postgresql/data",
+                f"./{DB_INIT_DIR}/{DB_INIT_SCRIPT}:/docker-entrypoint-initdb.d/{DB_INIT_SCRIPT}:ro",
+            ],
             "healthcheck": {
                 # Over TCP: while the image runs its init scripts, its temporary server listens on the
                 # Unix socket only, so a socket check would call it ready before the real start.
@@ -138,9 +172,13 @@ def compose_spec(deploy: Deploy, image_ref: str) -> dict[str, Any]:
         services["redis"] = {
             "image": deploy.redis.image,
             "restart": "unless-stopped",
+            "command": ["sh", "-c", REDIS_COMMAND],
+            "secrets": [REDIS_PASSWORD_SECRET],
+            "volumes": ["redis-data:/data"],
             "healthcheck": {
-                # redis-cli exits 0 on some error replies (LOADING): look for the PONG itself.
-                "test": ["CMD-SHELL", "redis-cli ping | grep -q PONG"],
+                # redis-cli exits 0 on some error replies (LOADING, NOAUTH): look for the PONG itself. The
+                # password goes in redis-cli's environment (REDISCLI_AUTH), not on its command line.
+                "test": ["CMD-SHELL", f"{_REDIS_AUTH} redis-cli ping | grep -q PONG"],
                 "interval": "5s",
                 "timeout": "5s",
                 "retries": 12,
@@ -148,6 +186,7 @@ def compose_spec(deploy: Deploy, image_ref: str) -> dict[str, Any]:
             "networks": [BACKEND],
             "logging": _LOGGING,
         }
+        volumes["redis-data"] = {}
 
     networks: dict[str, Any] = {}
     if backend:
@@ -160,8 +199,13 @@ def compose_spec(deploy: Deploy, image_ref: str) -> dict[str, Any]:
         "networks": networks,
         "volumes": volumes,
     }
+    secrets: dict[str, Any] = {}
     if selfhost:
-        spec["secrets"] = {DB_PASSWORD_SECRET: {"file": f"./{DB_PASSWORD_FILE}"}}
+        secrets[DB_PASSWORD_SECRET] = {"file": f"./{DB_PASSWORD_FILE}"}
+    if redis:
+        secrets[REDIS_PASSWORD_SECRET] = {"file": f"./{REDIS_PASSWORD_FILE}"}
+    if secrets:
+        spec["secrets"] = secrets
     return _no_interpolation(spec)
 
 
@@ -195,18 +239,57 @@ def env_value(value: str) -> str:
     return f'"{escaped}"'
 
 
+def redis_ping_command() -> tuple[str, ...]:
+    """`redis-cli ping` inside the redis container, authenticated without the password on a command line."""
+    return ("sh", "-c", f"{_REDIS_AUTH} exec redis-cli ping")
+
+
+def _check_role(user: str) -> None:
+    if user == PG_SUPERUSER:
+        raise ValueError(f"postgres.user may not be {PG_SUPERUSER!r}: that is PostgreSQL's superuser, and Odoo "
+                         "connects as a role of its own that is not one")
+    if not user or "\0" in user or "\n" in user or "\r" in user:
+        raise ValueError("postgres.user must be one line of text")
+
+
+def render_db_init_script(deploy: Deploy) -> str:
+    """/docker-entrypoint-initdb.d/10-odoo-role.sh: run once, by the image's entrypoint on the first start
+    (empty data directory), against its socket-only temporary server. Holds no secret: the password is the
+    entrypoint's own POSTGRES_PASSWORD (read as root from the secret file), spliced into psql's standard
+    input (never its command line). Mounted 0644 so the entrypoint sources it with bash, as the official
+    image does with a non-executable .sh."""
+    user = deploy.postgres.user
+    _check_role(user)
+    # The role as an SQL identifier, then as a shell literal: the heredoc below expands variables only, and
+    # an expanded value is never expanded again, so no character of the name can change the script.
+    role = shlex.quote('"' + user.replace('"', '""') + '"')
+    return f"""#!/usr/bin/env bash
+# Rendered by odoo-droplet: Odoo's own PostgreSQL role, not a superuser. Runs once, at the first start.
+# CREATEDB: Odoo creates its database at install (and again after a rollback dropped it).
+# The superuser ({PG_SUPERUSER}) then loses its password: it logs in over the container's Unix socket only.
+odl_role={role}
+odl_pw=${{POSTGRES_PASSWORD//\\'/\\'\\'}}
+psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --no-password --no-psqlrc --dbname postgres <<SQL
+CREATE ROLE $odl_role LOGIN NOSUPERUSER NOCREATEROLE CREATEDB NOREPLICATION PASSWORD '$odl_pw';
+ALTER ROLE "$POSTGRES_USER" PASSWORD NULL;
+SQL
+unset odl_pw odl_role
+"""
+
+
 def render_db_password_file(secrets: Secrets) -> str:
     """The compose secret file for PostgreSQL (no trailing newline: the entrypoint reads it whole)."""
     return secrets.db_password
 
 
 def render_compose_env(deploy: Deploy, secrets: Secrets) -> str:
-    """odoo.env: the db container's POSTGRES_* and the odoo entrypoint's HOST/PORT/USER; no secret."""
+    """odoo.env: the db container's POSTGRES_* (its superuser; Odoo's role is made by the init script) and the
+    odoo entrypoint's HOST/PORT/USER; no secret."""
     pg = deploy.postgres
     env: list[tuple[str, str]] = []
     if pg.mode == "selfhost":
         env += [
-            ("POSTGRES_USER", pg.user),
+            ("POSTGRES_USER", PG_SUPERUSER),
             ("POSTGRES_PASSWORD_FILE", f"/run/secrets/{DB_PASSWORD_SECRET}"),
             ("POSTGRES_DB", POSTGRES_MAINTENANCE_DB),
         ]

@@ -225,6 +225,36 @@ def test_snapshot_has_no_password(snapshot_fs):
     assert usable == []
 
 
+def test_snapshot_has_no_default_user_and_no_passwordless_sudo(snapshot_fs):
+    """Debian's cloud images make a `debian` user with passwordless sudo; the snapshot has none, and cloud-init
+    on its droplets makes none (users: [], root by key)."""
+    users = [line.split(":") for line in (snapshot_fs / "etc/passwd").read_text().splitlines()]
+    assert "debian" not in [u[0] for u in users]
+    assert [u[0] for u in users if 1000 <= int(u[2]) < 65534] == []  # no login user at all but root
+    sudoers = [snapshot_fs / "etc/sudoers", *(snapshot_fs / "etc/sudoers.d").glob("*")]
+    rules = [f"{p.name}: {line}" for p in sudoers if p.is_file() for line in p.read_text().splitlines()
+             if "NOPASSWD" in line and not line.lstrip().startswith("#")]
+    assert rules == []
+    cfg = (snapshot_fs / "etc/cloud/cloud.cfg.d/80-odoo-droplet-users.cfg").read_text()
+    assert re.search(r"^users: \[\]$", cfg, re.M) and re.search(r"^disable_root: false$", cfg, re.M)
+
+
+def test_snapshot_keeps_the_metadata_service_for_root_in_its_firewall(snapshot_fs):
+    rules = (snapshot_fs / "etc/ufw/before.rules").read_text()
+    assert "-A ufw-before-output -d 169.254.169.254/32 -m owner ! --uid-owner 0 -j REJECT" in rules
+    assert "-A DOCKER-USER -d 169.254.169.254/32 -j REJECT" in rules
+
+
+def test_snapshot_sshd_drop_in_unattended_upgrades_and_hidepid(snapshot_fs):
+    sshd = (snapshot_fs / "etc/ssh/sshd_config.d/50-odoo-droplet.conf").read_text()
+    for line in ("PermitRootLogin prohibit-password", "PasswordAuthentication no", "X11Forwarding no",
+                 "AllowTcpForwarding no", "AllowAgentForwarding no"):
+        assert re.search(rf"^{line}$", sshd, re.M), line
+    assert (snapshot_fs / "var/lib/dpkg/info/unattended-upgrades.list").is_file()
+    assert 'APT::Periodic::Unattended-Upgrade "1";' in (snapshot_fs / "etc/apt/apt.conf.d/20auto-upgrades").read_text()
+    assert (snapshot_fs / "etc/systemd/system/sysinit.target.wants/odoo-droplet-hidepid.service").is_symlink()
+
+
 def test_snapshot_has_no_authorized_keys_ssh_host_keys_or_history(snapshot_fs):
     found = [
         str(p.relative_to(snapshot_fs))
@@ -467,7 +497,8 @@ def test_droplet_from_the_snapshot_has_the_agent_enabled_and_compose_v2(console_
 def test_droplet_from_the_snapshot_has_every_baked_image_without_a_registry(console_droplets):
     made, first, _ = console_droplets
     baked = json.loads(made.exec(first, "cat", "/etc/odoo-droplet/baked.json").stdout)
-    assert baked["images"] == ["10.213.0.1:5000/odoo:18.0", "10.213.0.1:5000/odoo:18.0-prior", "postgres:16", "redis:7"]
+    # No redis: examples/deploy.yaml leaves it off (Odoo 18 Community does not use it).
+    assert baked["images"] == ["10.213.0.1:5000/odoo:18.0", "10.213.0.1:5000/odoo:18.0-prior", "postgres:16"]
     poll(lambda: made.exec(first, "docker", "info").returncode == 0, 180, "the inner Docker engine")
     missing = [ref for ref in baked["images"] if made.exec(first, "docker", "image", "inspect", ref).returncode]
     assert missing == []

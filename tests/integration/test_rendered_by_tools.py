@@ -135,11 +135,20 @@ def test_docker_compose_accepts_the_stack(pg, redis, domain, size, tmp_path):
     if pg == "selfhost":
         db = services["db"]
         assert db["environment"]["POSTGRES_PASSWORD_FILE"] == "/run/secrets/db_password"
-        assert db["environment"]["POSTGRES_USER"] == "odoo"
+        # The image's superuser; Odoo's own role (USER, in odoo's environment) is made by the init script.
+        assert db["environment"]["POSTGRES_USER"] == "postgres" and odoo["environment"]["USER"] == "odoo"
+        assert ("bind", "/docker-entrypoint-initdb.d/10-odoo-role.sh") in {
+            (m["type"], m["target"]) for m in db["volumes"]}
         assert [s["source"] for s in db["secrets"]] == ["db_password"]
         assert model["secrets"]["db_password"]["file"] == str(compose_file.parent / "db_password")
     else:
         assert odoo["environment"]["HOST"] == MANAGED.host
+    if redis:
+        # The password from a secret file, on no command line: compose keeps the command as written.
+        r = services["redis"]
+        assert [s["source"] for s in r["secrets"]] == ["redis_password"]
+        assert r["networks"].keys() == {"backend"} and "ports" not in r
+        assert not any(value in json.dumps(r) for value in secrets.values())
 
 
 def test_docker_compose_rejects_a_broken_stack(tmp_path):

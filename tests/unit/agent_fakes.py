@@ -58,7 +58,7 @@ class FakeDroplet:
     modules: dict[str, tuple[str, str]] = field(default_factory=dict)  # name -> (version, state)
     up: set[str] = field(default_factory=set)
     restarts: int = 0
-    iptables_rules: int = 0
+    iptables: set[tuple[str, ...]] = field(default_factory=set)  # (chain, *rule) present
     install_runs: list[str] = field(default_factory=list)  # tags the install ran with
     drops: int = 0
     crash_on: str | None = None  # substring of a command at which the agent "dies"
@@ -129,9 +129,11 @@ class FakeDroplet:
             return self.ok(a)
         if a[0] == "iptables":
             if a[1] == "-C":
-                return self.ok(a) if self.iptables_rules else self.fail(a, "Bad rule")
-            self.iptables_rules += 1
-            return self.ok(a)
+                return self.ok(a) if a[2:] in self.iptables else self.fail(a, "Bad rule")
+            if a[1] == "-I":  # -I CHAIN 1 RULE...
+                self.iptables.add((a[2], *a[4:]))
+                return self.ok(a)
+            return self.fail(a, "unexpected iptables call")
         if a[:2] == ("nginx", "-t"):
             if self.nginx_t_fails:
                 return self.fail(a, "nginx: [emerg] unknown directive")

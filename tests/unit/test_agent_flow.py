@@ -174,7 +174,11 @@ def test_happy_path_every_gate_passes_then_proofs_then_cutover(tmp_path):
     assert ws and ws[0]["origin"] == "https://erp.example.test"
     hc = (w.proofs / "healthcheck.log").read_text()
     assert "realtime_route PASS url=wss://erp.example.test/websocket status=101" in hc
-    assert w.droplet.iptables_rules == 1
+    # The metadata service: containers (DOCKER-USER) and non-root users (OUTPUT, by owner) refused.
+    assert w.droplet.iptables == {
+        ("DOCKER-USER", "-d", "169.254.169.254/32", "-j", "REJECT"),
+        ("OUTPUT", "-d", "169.254.169.254/32", "-m", "owner", "!", "--uid-owner", "0", "-j", "REJECT"),
+    }
     assert_no_secrets(w)
     # Files the droplet keeps: 0600 for what holds secrets.
     for p in (w.paths.stack_dir / "odoo.env", w.paths.stack_dir / "odoo.conf", w.paths.state_json):

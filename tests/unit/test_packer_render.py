@@ -233,12 +233,11 @@ def test_baked_images_are_the_tag_the_prior_tag_and_the_services():
     assert info["images"] == [
         "ghcr.io/acme/odoo:18.0-20250101",
         "ghcr.io/acme/odoo:18.0-20241201",
-        "postgres:16",
-        "redis:7",
+        "postgres:16",  # no redis: off by default (Odoo 18 Community does not use it)
     ]
     template = files[TEMPLATE_NAME]
     assert '"ODL_APP_IMAGES=ghcr.io/acme/odoo:18.0-20250101 ghcr.io/acme/odoo:18.0-20241201"' in template
-    assert '"ODL_SERVICE_IMAGES=postgres:16 redis:7"' in template
+    assert '"ODL_SERVICE_IMAGES=postgres:16"' in template
     assert '"ODL_REGISTRY_USER=acme-bot"' in template
 
 

@@ -128,7 +128,8 @@ def test_no_secret_inline_even_with_real_secrets(pg, redis, domain, test_secrets
 def test_env_file_carries_what_the_official_images_read(pg, test_secrets):
     env = _parse_env(render_compose_env(_deploy(pg, True, None), test_secrets))
     if pg == "selfhost":
-        assert env["POSTGRES_USER"] == "odoo"
+        # The image's superuser is `postgres`; Odoo's own role (USER) is made by the init script.
+        assert env["POSTGRES_USER"] == "postgres"
         assert env["POSTGRES_PASSWORD_FILE"] == "/run/secrets/db_password"
         assert "POSTGRES_PASSWORD" not in env
         assert env["POSTGRES_DB"]
@@ -154,12 +155,13 @@ def test_redacted_env_file_holds_no_secret(pg, test_secrets):
 
 def test_db_password_reaches_postgres_as_a_secret_file_only(test_secrets):
     spec = compose_spec(_deploy("selfhost", True, None), "registry.example/odoo:18.0")
-    assert spec["secrets"] == {"db_password": {"file": "./db_password"}}
+    assert spec["secrets"] == {"db_password": {"file": "./db_password"}, "redis_password": {"file": "./redis_password"}}
     assert spec["services"]["db"]["secrets"] == ["db_password"]
     assert "secrets" not in spec["services"]["odoo"]
     assert render_db_password_file(test_secrets) == test_secrets.db_password
     managed = compose_spec(_deploy("managed", True, None), "registry.example/odoo:18.0")
-    assert "secrets" not in managed
+    assert managed["secrets"] == {"redis_password": {"file": "./redis_password"}}  # no db container, no db secret
+    assert "secrets" not in compose_spec(_deploy("managed", False, None), "registry.example/odoo:18.0")
 
 
 def test_env_values_refuse_line_breaks():
