@@ -47,6 +47,7 @@ reserved_ip: {RESERVED_IP}
 dns: {{domain: example.com, record: erp}}
 odoo: {{image: odoo, tag: "18.0", modules: [base, web], database: odoo}}
 postgres: {{mode: selfhost, image: "postgres:16"}}
+redis: {{enabled: true}}
 edge: {{domain: {DOMAIN}, tls: self-signed}}
 spaces: {{region: nyc3, bucket: odoo-proofs}}
 """
