@@ -188,11 +188,15 @@ class Deployer:
         if fingerprint is None:
             self.say(f"  (no public key beside {key_file}: the droplet gets no SSH key)")
             return deploy
-        try:
-            self.cloud.call("get SSH key", self.cloud.client.ssh_keys.get, ssh_key_identifier=fingerprint)
+        try:  # listed, not fetched by fingerprint: a fingerprint in a URL path is percent-encoded by pydo
+            registered = {k.get("fingerprint") for k in self.cloud.paged(
+                "list SSH keys", self.cloud.client.ssh_keys.list, "ssh_keys")}
         except ApiError as err:
-            self.say(f"  (the account has no SSH key {fingerprint} ({err.status}): the droplet gets none; "
-                     "register it or name keys in droplet.ssh_keys)")
+            self.say(f"  (cannot list the account's SSH keys: {err}; the droplet gets none)")
+            return deploy
+        if fingerprint not in registered:
+            self.say(f"  (the account has no SSH key {fingerprint}: the droplet gets none; register it or name "
+                     "keys in droplet.ssh_keys)")
             return deploy
         self.say(f"  SSH key {fingerprint} ({key_file}) goes to the droplet")
         return replace(deploy, droplet=replace(deploy.droplet, ssh_keys=(fingerprint,)))

@@ -61,7 +61,9 @@ def parse_public_key(line: str) -> HostKey:
 
 
 def host_keys_document(droplet_id: int, public_key_lines: Iterable[str], published_at: str) -> dict[str, Any]:
-    keys = sorted({parse_public_key(line) for line in public_key_lines if line.strip()},
+    # cloud-init also makes a DSA key, which OpenSSH no longer offers or accepts: not published.
+    lines = [line for line in public_key_lines if line.split()[:1] and line.split()[0] in HOST_KEY_TYPES]
+    keys = sorted({parse_public_key(line) for line in lines},
                   key=lambda k: (HOST_KEY_TYPES.index(k.type), k.key))
     return {"droplet_id": droplet_id, "published_at": published_at, "keys": [k.as_dict() for k in keys]}
 

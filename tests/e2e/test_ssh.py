@@ -4,6 +4,7 @@ published to Spaces are the ones it presents (a connection with StrictHostKeyChe
 them alone); a tampered known_hosts file, a key the droplet was not made with and a closed port are each
 refused with the operator's error, and nothing runs on the droplet.
 
+(A stock debian-12-x64 droplet taking the account key over SSH is tests/e2e/test_droplets.py's.)
 The droplet is not waited on to finish its deploy: its host keys go to Spaces first thing in preflight, so
 the channel is usable long before the gates. Set ODL_E2E_SNAPSHOT_ID to an existing snapshot's id (baked
 from this code) to skip the bake while working on these tests.
@@ -31,10 +32,10 @@ from builder.doclient import ApiTarget, Cloud, make_client
 from builder.settings import load_settings, to_deploy
 from builder.spaces import Spaces
 from firstboot.config import Deploy, Secrets
-from firstboot.contract.hostkeys import known_hosts_text, parse_host_keys_document, parse_public_key
+from firstboot.contract.hostkeys import parse_host_keys_document
 from firstboot.contract.keys import host_keys_key
 from localcloud import docker_backend as db
-from tests.e2e.conftest import REPO, Droplets, generated_secrets, poll
+from tests.e2e.conftest import REPO, generated_secrets, poll
 
 pytestmark = pytest.mark.e2e
 
@@ -68,30 +69,6 @@ gates:
   timeout_seconds: 120
   soak_seconds: 0
 """
-
-
-def test_a_stock_droplet_runs_sshd_on_its_address_and_root_takes_the_account_key(
-        droplets: Droplets, ssh_keypair: tuple[Path, str], tmp_path: Path) -> None:
-    """The local cloud's debian-12-x64, as DigitalOcean's: the metadata's public keys land in root's
-    authorized_keys and sshd answers on the droplet's own address (the keys pinned here from the container's
-    side, since a stock droplet has no agent to publish them)."""
-    key, public = ssh_keypair
-    spec, runtime = droplets.create("ssh-stock", keys=(public,))
-    assert runtime.ipv4
-    assert "status: done" in droplets.cloud_init_done(spec.id)
-    pubs = droplets.exec(spec.id, "sh", "-c", "cat /etc/ssh/ssh_host_*_key.pub").stdout.splitlines()
-    known = tmp_path / "known_hosts"
-    known.write_text(known_hosts_text(runtime.ipv4, [parse_public_key(line) for line in pubs]))
-    target = ssh.SshTarget(runtime.ipv4, key, known)
-
-    def answered() -> subprocess.CompletedProcess[bytes] | None:
-        try:
-            return ssh.run(target, ["id", "-un"], timeout=30)
-        except ssh.Unreachable:  # sshd may still be starting after cloud-init (bounded by poll)
-            return None
-
-    res = poll(answered, 120, "sshd to answer on the droplet's address", interval=2)
-    assert res.returncode == 0 and res.stdout.decode().strip() == "root", res.stderr
 
 
 @dataclass
