@@ -101,7 +101,7 @@ class Droplet:
         # Compose prints one JSON object per line (2.21+) or one array (before).
         rows = json.loads(text) if text.startswith("[") else [json.loads(x) for x in text.splitlines()
                                                                if x.startswith("{")]
-        return len(rows) >= 3 and all(r.get("State") == "running" and r.get("Health") in ("healthy", "")
+        return len(rows) >= 2 and all(r.get("State") == "running" and r.get("Health") in ("healthy", "")
                                       for r in rows)
 
     def edge_healthy(self) -> bool:
@@ -321,7 +321,6 @@ droplet: {{region: nyc3, size: s-2vcpu-4gb, base_image: debian-12-x64}}
 reserved_ip: auto
 odoo: {{image: odoo, tag: "18.0", prior_tag: 18.0-prior, modules: [base, web], database: odoo, workers: auto}}
 postgres: {{mode: selfhost, image: "postgres:16"}}
-redis: {{enabled: true, image: "redis:7"}}
 edge: {{domain: {domain}, tls: self-signed}}
 spaces: {{region: nyc3, bucket: {project}-proofs}}
 gates: {{timeout_seconds: 300, soak_seconds: 2}}

@@ -174,9 +174,12 @@ def test_root_over_ssh_with_the_published_host_keys_pinned(booted: Booted, timin
     assert ssh.run(target, ["sh", "-c", "exit 7"], timeout=60).returncode == 7
     assert ssh.run(target, ["cat"], timeout=60, input=b"through stdin\n").stdout == b"through stdin\n"
     # What is pinned is what the droplet has: its host keys' fingerprints as ssh-keygen prints them there.
+    # (A DSA key cloud-init may leave there is not one sshd offers, so it is not published.)
     there = booted.inside("sh", "-c", "for f in /etc/ssh/ssh_host_*_key.pub; do ssh-keygen -lf $f; done").stdout
     published = parse_host_keys_document(booted.spaces.get_json(host_keys_key(booted.id)) or {}, booted.id)
-    assert sorted(line.split()[1] for line in there.splitlines()) == sorted(k.fingerprint for k in published)
+    offered = [line for line in there.splitlines() if not line.endswith("(DSA)")]
+    assert len(offered) >= 2
+    assert sorted(line.split()[1] for line in offered) == sorted(k.fingerprint for k in published)
     assert stat.S_IMODE(os.stat(target.known_hosts).st_mode) == 0o600
 
 
