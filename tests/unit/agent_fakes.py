@@ -413,6 +413,7 @@ class FakeDoApi:
         return AssignResult(ip, droplet_id, already=False, posts=1, action_id=7)
 
     dns_failures: list[Exception] = field(default_factory=list)  # raised, in order, by the next upserts
+    max_attempts: int = 8  # DoApi's: the DNS retry lowers it
 
     def upsert_a_record(self, domain: str, name: str, ip: str, ttl: int = 60) -> Any:
         from firstboot.doapi import RecordResult
