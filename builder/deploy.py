@@ -33,6 +33,7 @@ from firstboot.contract.ids import deploy_id_for
 from firstboot.contract.keys import RESERVED_IP_KEY, proof_key, proofs_dir_key
 from firstboot.contract.layout import Layout
 from firstboot.contract.passwords import generate_password
+from firstboot.plans.dns import dns_is_moved
 
 INTENT_FILE = Path(".state/droplet-intent.json")
 # Beside the settings file (git-ignored, 0600): the Odoo admin password `droplet` generated because the
@@ -157,6 +158,8 @@ class DeployResult:
     address: str | None = None
     gates: list[dict] = field(default_factory=list)
     error: str | None = None
+    dns: dict[str, Any] | None = None  # the proof's cutover.dns (firstboot/plans/dns.py): moved or failed
+    dns_wanted: bool = False  # the settings name a record
 
     def as_json(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if k != "gates"} | {"gates": self.gates}
@@ -305,7 +308,7 @@ class Deployer:
         else:
             deploy_id = deploy_id_for(now)
             intent = Intent(deploy_id, digest, new_nonce())
-        result = DeployResult(deploy_id=deploy_id)
+        result = DeployResult(deploy_id=deploy_id, dns_wanted=deploy.dns is not None and user_data)
 
         snap = pick_snapshot(self.cloud.snapshots(), deploy.project, snapshot)
         if snap is None:
@@ -343,7 +346,9 @@ class Deployer:
             return result
         result.status = status.get("status") or "failed"
         cut = status.get("cutover") or {}
-        result.cutover = bool(cut.get("assigned")) if deploy.reserved_ip.mode != "none" else bool(cut.get("dns"))
+        result.dns = cut.get("dns") if isinstance(cut.get("dns"), dict) else None
+        result.cutover = (bool(cut.get("assigned")) if deploy.reserved_ip.mode != "none"
+                          else dns_is_moved(result.dns))
         result.error = status.get("error_message")
         if self.spaces is not None:
             final = self.spaces.get_json(proof_key(deploy_id, "deploy_status.json")) or {}
@@ -362,8 +367,12 @@ class Deployer:
 
 
 def exit_code(result: DeployResult, deploy: Deploy) -> int:
-    """0 only when the gates passed and the configured cutover happened."""
+    """0 only when the gates passed and the configured cutover happened: the reserved IP moved and, when the
+    settings name a DNS record, it points there (cutover.dns moved). A record that failed is 1, even though
+    the droplet serves and keeps retrying it."""
     wants_cutover = deploy.reserved_ip.mode != "none" or deploy.dns is not None
-    if result.status == "success" and (result.cutover or not wants_cutover):
-        return 0
-    return 1
+    if result.status != "success" or not (result.cutover or not wants_cutover):
+        return 1
+    if deploy.dns is not None and not dns_is_moved(result.dns):
+        return 1
+    return 0

@@ -16,6 +16,9 @@ from pathlib import Path
 from firstboot.clock import SystemClock
 from firstboot.contract.layout import Layout
 from firstboot.core import Agent
+from firstboot.dnsretry import NONE as DNS_NONE
+from firstboot.dnsretry import WAITING as DNS_WAITING
+from firstboot.dnsretry import retry_pending_dns
 from firstboot.inputs import Inputs, load_inputs
 from firstboot.lock import acquire_lock
 from firstboot.logs import setup_logging
@@ -28,7 +31,7 @@ log = logging.getLogger("odoo-droplet")
 
 DESCRIPTION = ("The first-boot agent: brings the stack up, proves it healthy, rolls back on its own, "
                "leaves proofs, and only then takes traffic.")
-EX_TEMPFAIL = 75  # publish: uploads still wait; the timer tries again
+EX_TEMPFAIL = 75  # publish: uploads (or the DNS record) still wait; the timer tries again
 
 
 def build_agent(layout: Layout, inputs: Inputs, metadata_url: str | None = None) -> Agent:
@@ -43,7 +46,8 @@ def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python3 -m firstboot.agent", description=DESCRIPTION)
     ap.add_argument("command", choices=("run", "resume", "status", "publish"),
                     help="run: start or continue the deploy; resume: continue one that was interrupted; "
-                         "status: print status.json; publish: upload what waits in the outbox")
+                         "status: print status.json; publish: upload what waits in the outbox and retry "
+                         "a DNS record the cutover could not set")
     ap.add_argument("--root", default=os.environ.get("ODL_ROOT", "/"), help="file-system root (tests)")
     return ap
 
@@ -77,11 +81,14 @@ def main(argv: list[str] | None = None) -> int:
     agent = build_agent(layout, inputs)
 
     if args.command == "publish":
+        # The DNS record first: its outcome rewrites the proofs, which then go up with the rest.
+        dns = retry_pending_dns(agent)
         if agent.spaces_factory() is None:
-            return 0
+            return EX_TEMPFAIL if dns == DNS_WAITING else 0
         done, errors = agent.drain_outbox()
-        log.info("publish: %d uploaded, %d waiting", len(done), len(errors))
-        return 0 if not errors else EX_TEMPFAIL
+        log.info("publish: %d uploaded, %d waiting%s", len(done), len(errors),
+                 f"; DNS record {dns}" if dns != DNS_NONE else "")
+        return 0 if not errors and dns != DNS_WAITING else EX_TEMPFAIL
 
     if args.command == "resume" and load_state(layout.state_json) is None:
         print("nothing to resume: no state at", layout.state_json, file=sys.stderr)

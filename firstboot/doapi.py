@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-RETRY_STATUSES = (429, 500, 502, 503, 504)
+from firstboot.plans.dns import PAST_TENSE, RETRY_STATUSES, fqdn, plan_a_record, retry_wait
 
 
 class NoApiToken(RuntimeError):
@@ -90,12 +90,9 @@ class DoApi:
             return Response(0, {}, {"message": str(e)})
 
     def _wait_for(self, resp: Response, attempt: int) -> float:
-        if resp.status == 429:
-            try:
-                return min(self.max_wait, max(0.0, float(resp.headers.get("retry-after", "1"))))
-            except ValueError:
-                return 1.0
-        return min(self.max_wait, 0.5 * 2**attempt)
+        """How long before asking again (firstboot/plans/dns.py `retry_wait`: retry-after on 429 and 5xx)."""
+        wait = retry_wait(resp.status, resp.headers.get("retry-after"), attempt, max_wait=self.max_wait)
+        return wait if wait is not None else min(self.max_wait, 0.5 * 2**attempt)
 
     def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         """For idempotent requests (GET, PUT, DELETE): retried on 429 (after retry-after) and 5xx."""
@@ -178,28 +175,42 @@ class DoApi:
         raise TimeoutError(f"could not confirm {ip} on droplet {droplet_id}: {'; '.join(result.log)}")
 
     # --- DNS --------------------------------------------------------------------------------------
-    def upsert_a_record(self, domain: str, name: str, ip: str, ttl: int = 60) -> str:
-        """Make `name`.`domain` an A record for `ip` (one record). Returns what was done."""
-        fqdn = domain if name in ("@", "") else f"{name}.{domain}"
+    def upsert_a_record(self, domain: str, name: str, ip: str, ttl: int = 60) -> RecordResult:
+        """Make `name`.`domain` answer `ip`: the A records of the name are listed, the ones pointing elsewhere
+        updated, one created only when there is none (plans/dns.py `plan_a_record`). Safe to run again: a
+        create whose answer was lost is seen at the next listing, never posted twice blindly. Bounded:
+        `max_attempts` rounds, each read retried on 429/5xx after retry-after; a final error (401, 403, 404,
+        422) raises DoApiError at once."""
         path = f"/v2/domains/{domain}/records"
-        query = urllib.parse.urlencode({"type": "A", "name": fqdn, "per_page": 200})
+        query = urllib.parse.urlencode({"type": "A", "name": fqdn(domain, name), "per_page": 200})
         for attempt in range(self.max_attempts):
             records = self.call("GET", f"{path}?{query}").get("domain_records", [])
-            records = [r for r in records if r.get("type") == "A" and r.get("name") in (name, fqdn)]
-            if records:
-                rec = records[0]
-                if rec.get("data") == ip:
-                    return f"A {fqdn} already {ip}"
-                self.call("PUT", f"{path}/{rec['id']}", {"type": "A", "name": name, "data": ip, "ttl": ttl})
-                return f"A {fqdn} updated to {ip}"
-            resp = self.request("POST", path, {"type": "A", "name": name, "data": ip, "ttl": ttl})
+            change = plan_a_record(records, domain=domain, name=name, ip=ip, ttl=ttl)
+            if change.action == "none":
+                return RecordResult(change.record, ip, "none" if attempt == 0 else "create", attempt + 1)
+            if change.action == "update":
+                for record_id in change.update_ids:
+                    self.call("PUT", f"{path}/{record_id}", dict(change.body or {}))
+                return RecordResult(change.record, ip, "update", attempt + 1)
+            resp = self.request("POST", path, dict(change.body or {}))
             if resp.status in (200, 201):
-                return f"A {fqdn} created for {ip}"
-            if resp.status in RETRY_STATUSES or resp.status == 0:
-                self.sleep(self._wait_for(resp, attempt))
-                continue  # re-list before re-posting: the lost answer may have created it
-            raise DoApiError("POST", path, resp.status, json.dumps(resp.data))
-        raise TimeoutError(f"DNS A {fqdn}: gave up after {self.max_attempts} attempts")
+                return RecordResult(change.record, ip, "create", attempt + 1)
+            wait = retry_wait(resp.status, resp.headers.get("retry-after"), attempt, max_wait=self.max_wait)
+            if wait is None:
+                raise DoApiError("POST", path, resp.status, json.dumps(resp.data))
+            self.sleep(wait)  # then list again before re-posting: the lost answer may have created it
+        raise TimeoutError(f"DNS A {fqdn(domain, name)}: gave up after {self.max_attempts} attempts")
+
+
+@dataclass(frozen=True)
+class RecordResult:
+    record: str  # the FQDN
+    ip: str
+    action: str  # create | update | none (plans/dns.py)
+    attempts: int
+
+    def __str__(self) -> str:
+        return f"A {self.record} {PAST_TENSE[self.action]} -> {self.ip}"
 
 
 def _json(raw: bytes) -> Any:

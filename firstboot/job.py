@@ -41,9 +41,12 @@ class Job:
         with open(path, "a") as f:
             f.write(self.agent.redact(text))
 
-    def write_deploy_status(self) -> dict[str, Any]:
+    def write_deploy_status(self, finished_at: str | None = None) -> dict[str, Any]:
+        """`finished_at`: keep the deploy's own end (a later DNS retry rewrites the proof, not the deploy)."""
         doc = build_deploy_status(self.state, self.agent.deploy, self.agent.clock.now(),
                                   edge_base=self.agent.edge_base, proof_dir=str(self.proof_dir))
+        if finished_at:
+            doc["finished_at"] = finished_at
         self.write_proof(DEPLOY_STATUS, json.dumps(doc, indent=2) + "\n")
         return doc
 

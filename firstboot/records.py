@@ -69,7 +69,7 @@ class CutoverRecord(Record):
     proofs: str | Absent = ABSENT
     reserved_ip: str | None | Absent = ABSENT
     assigned: bool | Absent = ABSENT
-    dns: str | None | Absent = ABSENT
+    dns: dict[str, Any] | None | Absent = ABSENT  # plans/dns.py: {"status": "moved"|"failed", ...}
     reason: str | Absent = ABSENT
     droplet_id: int | Absent = ABSENT
     holder_before: int | None | Absent = ABSENT

@@ -4,7 +4,8 @@
 to build/start what is missing (unless `api_only`), then starts the API server as a daemon process
 (`python -m localcloud --home HOME serve`, pidfile `api.pid`, log `logs/api.log`, settings `api.json` under
 the state dir) and waits until it answers. With `api_only` the server runs on the in-process MemoryBackend
-(no Docker), bound to 127.0.0.1 unless told otherwise.
+(no Docker), bound to 127.0.0.1 unless told otherwise. Once it answers, the account's SSH key and the demo's
+DNS zone (`DEMO_ZONES`, the one examples/deploy.yaml names) are made through the API when missing.
 
 The state folder is a `Home` and the addresses the standard `Network` (the daemon, the services and the
 droplets must agree on them, so they are not a parameter here), made here once and passed down; `home=None`
@@ -15,6 +16,7 @@ as `--home`, never through the environment.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import os
@@ -27,6 +29,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import FrameType
@@ -152,6 +155,27 @@ def register_ssh_key(home: Home, cfg: ServerConfig) -> dict[str, Any]:
     return dict(made["ssh_key"])
 
 
+# The zone examples/deploy.yaml names (dns.domain; tests/unit/test_localcloud_layout.py holds them together):
+# kept by the local cloud as DigitalOcean keeps an account's domains, so `make demo` moves its record.
+DEMO_ZONES = ("odoo-demo.test",)
+
+ApiCall = Callable[[str, str, dict[str, Any] | None], tuple[int, Any]]
+
+
+def ensure_zones(call: ApiCall, zones: tuple[str, ...] = DEMO_ZONES) -> list[str]:
+    """Each zone created through the API when it does not exist yet (idempotent); the ones created."""
+    made = []
+    for zone in zones:
+        status, _ = call("GET", f"/v2/domains/{zone}", None)
+        if status == 200:
+            continue
+        status, _ = call("POST", "/v2/domains", {"name": zone})
+        if status != 201:
+            raise RuntimeError(f"creating the DNS zone {zone}: the API answered {status}")
+        made.append(zone)
+    return made
+
+
 def ensure_backing(home: Home, net: Network = NETWORK) -> None:
     """Everything droplets need on this machine, built or started when missing (idempotent)."""
     docker_backend.ensure_networks(net)
@@ -179,6 +203,7 @@ def up(home: HomeArg = None, *, api_only: bool = False, host: str | None = None,
     if pid is not None:
         if read_config(home) == cfg and answers(home, cfg):
             register_ssh_key(home, cfg)
+            ensure_zones(functools.partial(_api, home, cfg))
             return cfg
         stop_server(home)
     write_atomic(home.api_config, json.dumps(asdict(cfg)).encode(), 0o600)
@@ -199,6 +224,7 @@ def up(home: HomeArg = None, *, api_only: bool = False, host: str | None = None,
             raise RuntimeError(f"the API server exited with {proc.returncode}:\n{_log_tail(home)}")
         if answers(home, cfg, timeout=2):
             register_ssh_key(home, cfg)
+            ensure_zones(functools.partial(_api, home, cfg))
             return cfg
         time.sleep(0.2)
     proc.terminate()

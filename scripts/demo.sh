@@ -2,7 +2,8 @@
 # make demo: the whole flow on the local cloud, from nothing.
 #   1. start the local cloud (DigitalOcean API v2 on Docker, registry, Spaces)
 #   2. bake the snapshot with the project's own Packer template (reused when this commit's snapshot exists)
-#   3. deploy it: gates pass, proofs in Spaces, the reserved IP moves to the new droplet
+#   3. deploy it: gates pass, proofs in Spaces, the reserved IP and the DNS record (erp.odoo-demo.test, in the
+#      zone `local up` keeps) move to the new droplet
 #   4. deploy a broken tag: it rolls back on its own, the reserved IP stays where it was
 #   5. verify from outside and show where the proofs are
 #
@@ -33,6 +34,12 @@ step_done() {  # a line of the final summary: step, its duration, what it showed
 }
 # Read one field of a command's JSON result (the CLI's --json contract).
 field() { "$PY" -c 'import json,sys; v=json.load(open(sys.argv[1])).get(sys.argv[2]); print("" if v is None else v)' "$1" "$2"; }
+# The DNS record of a `droplet --json` result (its `dns`: cutover.dns of the proof), as one line.
+dns_of() {
+  "$PY" -c 'import json,sys
+d = json.load(open(sys.argv[1])).get("dns") or {}
+print("%s -> %s (%s at %s)" % (d["record"], d["target"], d["status"], d["at"]) if d else "not moved")' "$1"
+}
 remember() {  # droplet ids the demo made, for the next run to retire
   [ -n "$1" ] && echo "$1" >>"$STATE/droplets.new"
 }
@@ -84,13 +91,15 @@ rip=$(field "$STATE/healthy.json" reserved_ip)
 line="healthy deploy $(field "$STATE/healthy.json" deploy_id): $(field "$STATE/healthy.json" status) on droplet $healthy"
 line+=", cutover $(field "$STATE/healthy.json" cutover), reserved IP $rip -> droplet $(field "$STATE/healthy.json" reserved_ip_holder)"
 echo "$line"
+dns=$(dns_of "$STATE/healthy.json")
 echo "  url    $(field "$STATE/healthy.json" url)"
+echo "  dns    $dns"
 echo "  proofs $(field "$STATE/healthy.json" proofs)"
 if [ "$code" -ne 0 ] || [ "$(field "$STATE/healthy.json" reserved_ip_holder)" != "$healthy" ]; then
-  echo "demo: the healthy deploy should have succeeded and taken the reserved IP (exit $code): $(field "$STATE/healthy.json" error)" >&2
+  echo "demo: the healthy deploy should have succeeded and taken the reserved IP and the DNS record (exit $code): $(field "$STATE/healthy.json" error) dns: $dns" >&2
   exit 1
 fi
-step_done "success, reserved IP $rip -> droplet $healthy"
+step_done "success, reserved IP $rip -> droplet $healthy, DNS $dns"
 
 if [ -n "${previous// /}" ]; then
   step "retire previous" "retire the previous run's droplets (none holds the reserved IP now)"
@@ -141,6 +150,7 @@ printf '%s\n' "${timeline[@]}"
 printf '  %-16s %5ss\n' "total" "$total"
 printf '\ndemo finished in %ss. Droplets left running for you: %s (healthy, holds %s) and %s (rolled back).\n' \
   "$total" "$healthy" "$rip" "$broken"
+printf 'DNS record: %s (in the zone the local cloud keeps, as DigitalOcean DNS would).\n' "$dns"
 printf 'Proofs: %s and %s (local Spaces at %s).\n' "$(field "$STATE/healthy.json" proofs)" \
   "$(field "$STATE/broken.json" proofs)" "$SPACES_ENDPOINT"
 # shellcheck disable=SC2016  # printed for the reader to paste

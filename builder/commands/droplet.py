@@ -8,6 +8,8 @@ from pathlib import Path
 
 from builder.commands.options import Subparsers, add_common, cloud_for, utcnow
 from builder.deploy import Deployer, DeployResult, admin_password, exit_code
+from builder.dns_zone import check_dns_zone
+from builder.doclient import Cloud
 from builder.errors import BadInput
 from builder.inputs import load_deploy
 from builder.output import Output
@@ -15,8 +17,9 @@ from builder.progress import gate_table
 from builder.settings import Problem
 from builder.spaces import Spaces
 from builder.userdata import UserDataTooLarge, render_user_data
-from firstboot.config import Deploy, Secrets
+from firstboot.config import Deploy, DnsSpec, Secrets
 from firstboot.contract.layout import Layout
+from firstboot.plans.dns import dns_line
 
 NAME = "droplet"
 
@@ -41,6 +44,13 @@ def user_data_for(config: str) -> Callable[[Deploy, Secrets], str]:
     return render
 
 
+def preflight_dns(out: Output, cloud: Cloud, dns: DnsSpec, secrets: Secrets) -> str:
+    """The zone exists and the token the droplet gets may write its record (builder/dns_zone.py), else exit 2."""
+    own = secrets.droplet_token if secrets.droplet_token and secrets.droplet_token != secrets.do_token else None
+    writer = cloud_for(out, own) if own else None
+    return check_dns_zone(cloud, dns, writer=writer, writer_token="DROPLET_TOKEN" if own else "DIGITALOCEAN_TOKEN")
+
+
 def cutover_line(result: DeployResult) -> str:
     if result.cutover:
         return f"reserved IP {result.reserved_ip} now points here" if result.reserved_ip else "DNS points here"
@@ -51,12 +61,15 @@ def cutover_line(result: DeployResult) -> str:
 
 
 def summary(result: DeployResult) -> str:
+    """The deploy's verdict for the operator; `dns` FAILED also means exit 1 (exit_code)."""
     lines = [
         "",
         f"deploy {result.deploy_id}: {result.status.upper()}" + (f" — {result.error}" if result.error else ""),
         f"  droplet   {result.droplet_id} at {result.address}",
         f"  url       {result.url}",
         f"  cutover   {cutover_line(result)}",
+        *([f"  dns       {dns_line(result.dns) if result.dns else 'not moved (the cutover did not reach it)'}"]
+          if result.dns or result.dns_wanted else []),
         f"  proofs    {result.proofs or f'{Layout().proofs_dir}/ on the droplet'}",
     ]
     if result.gates:
@@ -80,6 +93,8 @@ def run(args: argparse.Namespace, out: Output) -> int:
     # The API first: a wrong token gets its message before anything (a Spaces bucket) is created.
     cloud = cloud_for(out)
     cloud.call("check the API token", cloud.client.account.get)
+    if deploy.dns is not None and not args.no_user_data:
+        out.say(preflight_dns(out, cloud, deploy.dns, secrets))
     spaces = Spaces.for_deploy(deploy, secrets) if not args.no_user_data else None
     if spaces is not None:
         spaces.ensure_bucket()

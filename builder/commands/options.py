@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+from dataclasses import replace
 from typing import TypeAlias
 
 from builder.doclient import ApiTarget, Cloud, make_client
@@ -20,9 +21,12 @@ def add_common(p: argparse.ArgumentParser, config: bool = True) -> None:
         p.add_argument("--config", default="deploy.yaml", help="settings file (default: deploy.yaml)")
 
 
-def cloud_for(out: Output) -> Cloud:
-    """The DigitalOcean API (or the local cloud) named by the environment, saying waits and retries on `out`."""
+def cloud_for(out: Output, token: str | None = None) -> Cloud:
+    """The DigitalOcean API (or the local cloud) named by the environment, saying waits and retries on `out`.
+    `token`: another token than DIGITALOCEAN_TOKEN (the droplet's own, to check what it may do)."""
     target = ApiTarget.from_env(environment())
+    if token is not None:
+        target = replace(target, token=token)
     return Cloud(make_client(target), say=out.say)
 
 

@@ -1,4 +1,5 @@
-"""`odoo-droplet status`: the project's droplets, snapshots, the reserved IP holder and the last proofs."""
+"""`odoo-droplet status`: the project's droplets, snapshots, the reserved IP holder, the last proofs, and where
+the DNS record stands (exit 1 while it failed to move)."""
 
 from __future__ import annotations
 
@@ -7,19 +8,21 @@ from typing import Any
 
 from builder.commands.options import Subparsers, add_common, cloud_for
 from builder.doclient import ip_of
-from builder.errors import EXIT_OK, SpacesError
+from builder.errors import EXIT_FAILED, EXIT_OK, SpacesError
 from builder.inputs import load_deploy
 from builder.output import Output
 from builder.reserved_ip import known_reserved_ip, reserved_ip_holder
 from builder.spaces import Spaces
-from firstboot.contract.keys import PROOFS_PREFIX, proof_ids, proofs_dir_key
+from firstboot.contract.keys import LAST_GOOD_KEY, PROOFS_PREFIX, proof_ids, proof_key, proofs_dir_key
+from firstboot.plans.dns import dns_is_moved, dns_line
+from firstboot.proof import DEPLOY_STATUS
 
 NAME = "status"
 LAST_PROOFS = 5
 
 
 def add_parser(subparsers: Subparsers) -> None:
-    p = subparsers.add_parser(NAME, help="droplets, snapshots, the reserved IP holder, the last proofs")
+    p = subparsers.add_parser(NAME, help="droplets, snapshots, the reserved IP holder, the last proofs, the DNS record")
     add_common(p)
 
 
@@ -31,7 +34,22 @@ def status_lines(project: str, data: dict[str, Any]) -> list[str]:
     lines += ["snapshots:"] + ([f"  {s['id']:>8} {s['name']}" for s in data["snapshots"]] or ["  (none)"])
     lines += [f"reserved IP: {rip or '(none)'}" + (f" -> droplet {holder}" if holder else " (unassigned)" if rip else "")]
     lines += ["last proofs:"] + ([f"  {p}" for p in data["last_proofs"]] or ["  (none)"])
+    if data.get("dns_wanted"):
+        lines += [f"dns: {dns_line(data['dns']) if data['dns'] else '(no cutover recorded yet)'}"
+                  + (f"  [deploy {data['dns_deploy']}]" if data.get("dns_deploy") else "")]
     return lines
+
+
+def last_dns(spaces: Spaces) -> tuple[str | None, dict[str, Any] | None]:
+    """The `cutover.dns` of the deploy state/last_good.json names (the one serving): (deploy id, dns). The
+    droplet rewrites that proof when its publish timer finally moves a record that failed at cutover."""
+    last_good = spaces.get_json(LAST_GOOD_KEY) or {}
+    deploy_id = last_good.get("deploy_id")
+    if not isinstance(deploy_id, str):
+        return None, None
+    proof = spaces.get_json(proof_key(deploy_id, DEPLOY_STATUS)) or {}
+    dns = (proof.get("cutover") or {}).get("dns")
+    return deploy_id, dns if isinstance(dns, dict) else None
 
 
 def run(args: argparse.Namespace, out: Output) -> int:
@@ -48,6 +66,12 @@ def run(args: argparse.Namespace, out: Output) -> int:
             proofs = proof_ids(spaces.keys(PROOFS_PREFIX))[-LAST_PROOFS:]
         except SpacesError as err:
             out.say(f"  (Spaces: {err})")
+    dns_deploy, dns = None, None
+    if deploy.dns is not None and spaces is not None:
+        try:
+            dns_deploy, dns = last_dns(spaces)
+        except SpacesError as err:
+            out.say(f"  (Spaces: {err})")
     data = {
         "droplets": [{"id": d["id"], "name": d["name"], "status": d["status"], "ip": ip_of(d),
                       "holds_reserved_ip": d["id"] == holder} for d in droplets],
@@ -55,6 +79,10 @@ def run(args: argparse.Namespace, out: Output) -> int:
         "reserved_ip": rip,
         "reserved_ip_droplet": holder,
         "last_proofs": [spaces.url(proofs_dir_key(p)) for p in proofs] if spaces else [],
+        "dns_wanted": deploy.dns is not None,
+        "dns": dns,
+        "dns_deploy": dns_deploy,
     }
     out.result(data, "\n".join(status_lines(deploy.project, data)))
-    return EXIT_OK
+    # A record that did not move is a failure the operator must see in the exit status too (README: exit codes).
+    return EXIT_FAILED if dns is not None and not dns_is_moved(dns) else EXIT_OK

@@ -140,6 +140,10 @@ class Layout:
         return self.var / "outbox"
 
     @property
+    def dns_outbox(self) -> Path:  # the DNS record still to set (firstboot/dnsretry.py), beside the uploads
+        return self.outbox / "dns" / "a-record.json"
+
+    @property
     def log_dir(self) -> Path:
         return self._p("/var/log/odoo-droplet")
 

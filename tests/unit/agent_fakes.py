@@ -412,9 +412,18 @@ class FakeDoApi:
         self.holders[ip] = droplet_id
         return AssignResult(ip, droplet_id, already=False, posts=1, action_id=7)
 
-    def upsert_a_record(self, domain: str, name: str, ip: str, ttl: int = 60) -> str:
+    dns_failures: list[Exception] = field(default_factory=list)  # raised, in order, by the next upserts
+    max_attempts: int = 8  # DoApi's: the DNS retry lowers it
+
+    def upsert_a_record(self, domain: str, name: str, ip: str, ttl: int = 60) -> Any:
+        from firstboot.doapi import RecordResult
+
+        if self.dns_failures:
+            raise self.dns_failures.pop(0)
+        before = self.records.get(f"{name}.{domain}")
         self.records[f"{name}.{domain}"] = ip
-        return f"A {name}.{domain} created for {ip}"
+        return RecordResult(f"{name}.{domain}", ip, "create" if before is None else
+                            "none" if before == ip else "update", 1)
 
 
 def fast_renderers() -> Renderers:

@@ -31,6 +31,7 @@ from firstboot.core import Agent
 from firstboot.doapi import DoApiError
 from firstboot.gates import GATE_NAMES
 from firstboot.inputs import load_inputs
+from firstboot.proof import iso
 from firstboot.state import atomic_write, load_state
 from firstboot.steps import STEPS, start_app
 from tests.unit.agent_fakes import (
@@ -155,6 +156,9 @@ def test_happy_path_every_gate_passes_then_proofs_then_cutover(tmp_path):
     assert w.api.assigns == [(IP, ME)]
     assert w.api.records == {"erp.example.test": IP}
     assert doc["cutover"]["assigned"] is True and "every gate passed" in doc["cutover"]["reason"]
+    assert doc["cutover"]["dns"] == {"status": "moved", "record": "erp.example.test", "target": IP,
+                                     "action": "created", "at": doc["cutover"]["dns"]["at"], "attempts": 1}
+    assert not w.paths.dns_outbox.exists()
     last_good = json.loads(w.bucket[LAST_GOOD_KEY])
     assert last_good["tag"] == GOOD and last_good["droplet_id"] == ME
     prefix = "proofs/deploy-20261127-030000/"
@@ -488,6 +492,74 @@ def test_an_api_error_at_cutover_is_recorded_and_traffic_stays(tmp_path):
     assert "503" in cut["error"] and cut["reason"].startswith("cutover error:") and cut["assigned"] is False
     assert cut["droplet_id"] == ME and cut["reserved_ip"] == IP and "holder_before" not in cut
     assert w.api.assigns == [] and LAST_GOOD_KEY not in w.bucket
+
+
+def dns_down() -> DoApiError:
+    return DoApiError("GET", "/v2/domains/example.test/records", 503, '{"id": "service_unavailable"}')
+
+
+def test_a_dns_failure_after_the_retries_is_recorded_failed_and_queued_the_ip_still_moves(tmp_path):
+    w = World(tmp_path)
+    w.api.dns_failures = [dns_down()]
+    st = w.run()
+    assert st.status == "success"
+    doc = w.deploy_status()
+    jsonschema.validate(doc, schema())
+    cut = doc["cutover"]
+    assert cut["assigned"] is True and w.api.assigns == [(IP, ME)]
+    dns = cut["dns"]
+    assert dns["status"] == "failed" and "503" in dns["reason"] and dns["retrying"] is True
+    assert dns["record"] == "erp.example.test" and dns["target"] == IP and dns["attempts"] == 1
+    assert "error" not in cut  # the cutover itself went through: the IP moved, last_good names it
+    assert json.loads(w.bucket[LAST_GOOD_KEY])["droplet_id"] == ME
+    entry = json.loads(w.paths.dns_outbox.read_text())
+    assert (entry["target"], entry["reserved_ip"], entry["droplet_id"]) == (IP, IP, ME)
+    assert w.api.records == {}
+
+
+def test_publish_retries_the_record_until_it_moves_and_records_when(tmp_path):
+    from firstboot.dnsretry import MOVED, NONE, WAITING, retry_pending_dns
+
+    w = World(tmp_path)
+    w.api.dns_failures = [dns_down(), TimeoutError("DNS A erp.example.test: gave up after 3 attempts")]
+    w.run()
+    finished = w.deploy_status()["finished_at"]
+    first = w.deploy_status()["cutover"]["dns"]
+
+    w.clock.sleep(300)  # the timer, five minutes later: still failing
+    assert retry_pending_dns(w.agent()) == WAITING
+    dns = w.deploy_status()["cutover"]["dns"]
+    assert dns["status"] == "failed" and dns["attempts"] == 2 and "gave up" in dns["reason"]
+    assert dns["since"] == first["at"] and dns["at"] != first["at"]
+
+    w.clock.sleep(300)  # and again: the API answers
+    when = iso(w.clock.now())
+    assert retry_pending_dns(w.agent()) == MOVED
+    assert w.api.records == {"erp.example.test": IP}
+    doc = w.deploy_status()
+    jsonschema.validate(doc, schema())
+    dns = doc["cutover"]["dns"]
+    assert dns["status"] == "moved" and dns["attempts"] == 3 and dns["since"] == first["at"]
+    assert dns["at"] == when and w.api.max_attempts == 3  # when it moved; fewer API rounds per timer run
+    assert doc["finished_at"] == finished  # the deploy's end is kept
+    assert json.loads((w.proofs / "status.json").read_text())["cutover"]["dns"]["status"] == "moved"
+    uploaded = json.loads(w.bucket["proofs/deploy-20261127-030000/deploy_status.json"])
+    assert uploaded["cutover"]["dns"] == dns  # in Spaces, for `odoo-droplet status`
+    assert not w.paths.dns_outbox.exists()
+    assert retry_pending_dns(w.agent()) == NONE  # nothing left to do
+
+
+def test_the_record_retry_stops_once_another_droplet_holds_the_reserved_ip(tmp_path):
+    from firstboot.dnsretry import DROPPED, retry_pending_dns
+
+    w = World(tmp_path)
+    w.api.dns_failures = [dns_down()]
+    w.run()
+    w.api.holders[IP] = OTHER  # a newer deploy took the reserved IP: it sets the record itself
+    assert retry_pending_dns(w.agent()) == DROPPED
+    dns = w.deploy_status()["cutover"]["dns"]
+    assert dns["status"] == "failed" and dns["retrying"] is False and f"droplet {OTHER}" in dns["reason"]
+    assert w.api.records == {} and not w.paths.dns_outbox.exists()
 
 
 def test_a_missing_api_token_at_cutover_is_recorded(tmp_path):

@@ -224,3 +224,61 @@ def test_every_step_has_its_function_and_errors_are_not_runtime_errors():
     # cutover catches the API and Spaces errors (RuntimeError subclasses) it means; the agent's own
     # errors must never fall under such a clause by accident.
     assert not issubclass(StepFailed, RuntimeError) and not issubclass(Fatal, RuntimeError)
+
+
+# ---------------------------------------------------------------- the DNS record (plans/dns.py)
+
+def test_retry_wait_honours_retry_after_on_429_and_5xx_and_stops_on_final_answers():
+    from firstboot.plans.dns import retry_wait
+
+    assert retry_wait(429, "3", 0) == 3.0
+    assert retry_wait(503, "7", 0) == 7.0  # a 5xx's retry-after too
+    assert retry_wait(500, None, 2) == 2.0 and retry_wait(0, None, 0) == 0.5  # backoff; no answer backs off
+    assert retry_wait(429, "600", 0, max_wait=60) == 60 and retry_wait(429, "soon", 1) == 1.0
+    for final in (200, 201, 401, 403, 404, 422):
+        assert retry_wait(final, "3", 0) is None
+
+
+def test_plan_a_record_creates_only_when_absent_and_updates_every_stale_one():
+    from firstboot.plans.dns import plan_a_record
+
+    kw = {"domain": "example.test", "name": "erp", "ip": "10.0.0.1", "ttl": 60}
+    assert plan_a_record([], **kw).action == "create"
+    assert plan_a_record([], **kw).body == {"type": "A", "name": "erp", "data": "10.0.0.1", "ttl": 60}
+    same = {"id": 1, "type": "A", "name": "erp", "data": "10.0.0.1", "ttl": 60}
+    assert plan_a_record([same], **kw).action == "none"
+    other_names = [{"id": 2, "type": "A", "name": "www", "data": "10.0.0.9"},
+                   {"id": 3, "type": "AAAA", "name": "erp", "data": "::1"}]
+    assert plan_a_record(other_names, **kw).action == "create"
+    stale = [same, {"id": 4, "type": "A", "name": "erp.example.test", "data": "10.0.0.9", "ttl": 60},
+             {"id": 5, "type": "A", "name": "erp", "data": "10.0.0.1", "ttl": 1800}]
+    change = plan_a_record(stale, **kw)
+    assert change.action == "update" and change.update_ids == (4, 5) and change.record == "erp.example.test"
+    apex = plan_a_record([{"id": 6, "type": "A", "name": "@", "data": "10.0.0.9"}], **{**kw, "name": "@"})
+    assert apex.action == "update" and apex.record == "example.test" and apex.body["name"] == "@"
+
+
+def test_plan_dns_retry_only_while_the_record_is_still_this_droplets():
+    from firstboot.plans.dns import plan_dns_retry
+
+    ours = {"droplet_id": 1, "deploy_id": "deploy-1"}
+    assert plan_dns_retry(reserved_ip="1.2.3.4", holder=1, last_good_deploy=None, **ours).retry
+    moved_on = plan_dns_retry(reserved_ip="1.2.3.4", holder=2, last_good_deploy=None, **ours)
+    assert not moved_on.retry and "droplet 2" in moved_on.reason
+    assert plan_dns_retry(reserved_ip=None, holder=None, last_good_deploy=None, **ours).retry  # unknown: go on
+    assert plan_dns_retry(reserved_ip=None, holder=None, last_good_deploy="deploy-1", **ours).retry
+    assert not plan_dns_retry(reserved_ip=None, holder=None, last_good_deploy="deploy-2", **ours).retry
+
+
+def test_dns_status_documents_and_the_operators_line():
+    from firstboot.plans.dns import dns_failed, dns_is_moved, dns_line, dns_moved
+
+    moved = dns_moved("erp.example.test", "10.0.0.1", "update", at="T2", attempts=2, since="T1")
+    assert moved == {"status": "moved", "record": "erp.example.test", "target": "10.0.0.1", "action": "updated",
+                     "at": "T2", "attempts": 2, "since": "T1"}
+    assert dns_is_moved(moved) and dns_line(moved) == "erp.example.test -> 10.0.0.1 (updated at T2)"
+    failed = dns_failed("erp.example.test", "10.0.0.1", "403 forbidden", at="T1", attempts=1, retrying=True)
+    assert not dns_is_moved(failed) and failed["since"] == "T1"
+    assert dns_line(failed).startswith("FAILED: erp.example.test -> 10.0.0.1 not set (403 forbidden; 1 attempts)")
+    assert "retries every 5 minutes" in dns_line(failed)
+    assert dns_line(None) == "not configured" and not dns_is_moved(None)

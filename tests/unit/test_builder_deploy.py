@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+from builder.commands.droplet import summary
 from builder.deploy import (
     DeployResult,
     Intent,
@@ -65,6 +66,24 @@ def test_exit_code_needs_gates_and_the_configured_cutover() -> None:
     assert exit_code(DeployResult(status="rolled_back", cutover=False), with_ip) == 1
     assert exit_code(DeployResult(status="success"), Deploy()) == 0
     assert exit_code(DeployResult(status="success"), Deploy(dns=DnsSpec("example.com", "erp"))) == 1
+
+
+def test_exit_code_is_1_when_the_dns_record_did_not_move_though_the_reserved_ip_did() -> None:
+    both = Deploy(reserved_ip=ReservedIpSpec("address", "45.55.0.10"), dns=DnsSpec("example.com", "erp"))
+    moved = {"status": "moved", "record": "erp.example.com", "target": "45.55.0.10", "action": "created",
+             "at": "2026-11-27T03:05:00Z", "attempts": 1}
+    failed = {"status": "failed", "record": "erp.example.com", "target": "45.55.0.10", "reason": "403 forbidden",
+              "at": "2026-11-27T03:05:00Z", "attempts": 1, "retrying": True, "since": "2026-11-27T03:05:00Z"}
+    assert exit_code(DeployResult(status="success", cutover=True, dns=moved), both) == 0
+    assert exit_code(DeployResult(status="success", cutover=True, dns=failed), both) == 1
+    assert exit_code(DeployResult(status="success", cutover=True, dns=None), both) == 1
+    text = summary(DeployResult(status="success", cutover=True, reserved_ip="45.55.0.10", dns=failed,
+                                dns_wanted=True))
+    assert "  dns       FAILED: erp.example.com -> 45.55.0.10 not set (403 forbidden" in text
+    assert "retries every 5 minutes" in text
+    text = summary(DeployResult(status="success", cutover=True, reserved_ip="45.55.0.10", dns=moved))
+    assert "  dns       erp.example.com -> 45.55.0.10 (created at 2026-11-27T03:05:00Z)" in text
+    assert "  dns " not in summary(DeployResult(status="success", cutover=True))  # no record configured
 
 
 def test_progress_prints_each_phase_once_in_order() -> None:

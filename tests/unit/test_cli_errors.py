@@ -60,6 +60,13 @@ def settings(reserved_ip: str = "none") -> str:
     )
 
 
+ZONE = "acme.example"
+
+
+def settings_with_dns() -> str:
+    return settings() + f"dns: {{domain: {ZONE}, record: erp}}\n"
+
+
 # ------------------------------------------------------------------------------- the DigitalOcean API
 
 
@@ -105,6 +112,10 @@ def default_answers() -> dict[str, Answer]:
                                                         "droplet": {"id": HOLDER}}},
         "reserved_ips.create": {"reserved_ip": {"ip": RESERVED_IP, "region": {"slug": REGION}}},
         "tags.create": {}, "tags.assign_resources": None,
+        "domains.get": lambda zone: {"domain": {"name": zone, "ttl": 1800, "zone_file": ""}},
+        "domains.list_records": lambda zone, type=None, name=None: {
+            "domain_records": [{"id": 11, "type": "A", "name": "erp", "data": RESERVED_IP, "ttl": 60}], "links": {}},
+        "domains.patch_record": lambda zone, record_id, body=None: {"domain_record": {"id": record_id, **(body or {})}},
     }
 
 
@@ -251,6 +262,23 @@ CASES = [
     Case("API unreachable", ("status", "--config", "{config}"), 1, ("list droplets: Connection refused", "DIGITALOCEAN_API_URL"),
          {"api_status": None}, api={"account.get": ServiceRequestError("Connection refused"),
                                     "droplets.list": ServiceRequestError("Connection refused")}),
+    # The DNS zone (dns.domain), before anything is created.
+    Case("DNS zone missing", ("droplet", "--config", "{config}"), 2,
+         (f"the DNS zone {ZONE} (dns.domain) does not exist", "nothing was created", f"domain create {ZONE}"),
+         {"zone": ZONE, "missing": "zone"}, settings_text=settings_with_dns(),
+         api={"domains.get": error_body("not_found", "The resource you were accessing could not be found.")}),
+    Case("DNS zone not readable with the token", ("droplet", "--config", "{config}"), 2,
+         ("DIGITALOCEAN_TOKEN lacks the `domain` scope (domain:read)", ZONE, "domain:update"),
+         {"zone": ZONE, "missing": "domain:read"}, settings_text=settings_with_dns(),
+         api={"domains.get": http_error(403, "forbidden", "You are not authorized to perform this operation")}),
+    Case("DNS record not writable with the droplet's token", ("droplet", "--config", "{config}"), 2,
+         ("DROPLET_TOKEN lacks the `domain` scope (domain:update)", f"updating the A record of the DNS zone {ZONE}"),
+         {"zone": ZONE, "missing": "domain:update"}, settings_text=settings_with_dns(), setup=lambda mp, tmp:
+         mp.setenv("DROPLET_TOKEN", "cli-errors-droplet-token-0006"),
+         api={"domains.patch_record": http_error(403, "forbidden", "You are not authorized to perform this operation")}),
+    Case("check-config --online: DNS zone missing", ("check-config", "{config}", "--online"), 2,
+         (f"the DNS zone {ZONE} (dns.domain) does not exist",), {"zone": ZONE}, settings_text=settings_with_dns(),
+         api={"domains.get": error_body("not_found", "The resource you were accessing could not be found.")}),
     # Spaces.
     Case("Spaces unreachable", ("droplet", "--config", "{config}"), 1, ("Spaces unreachable", SPACES_ENDPOINT),
          {"error": ...}, reserved_ip="auto", spaces="down"),

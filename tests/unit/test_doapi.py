@@ -77,6 +77,8 @@ def make_handler(do: FakeDO):
                         return self._send(429, {"id": "too_many_requests"}, {"retry-after": "3"})
                     if f == "500":
                         return self._send(500, {"id": "server_error"})
+                    if f == "503-retry-after":
+                        return self._send(503, {"id": "server_error"}, {"retry-after": "7"})
                 if u.path == f"/v2/reserved_ips/{IP}":
                     droplet = {"id": do.holder, "name": f"d{do.holder}"} if do.holder else None
                     return self._send(200, {"reserved_ip": {"ip": IP, "droplet": droplet, "locked": do.locked(),
@@ -118,6 +120,8 @@ def make_handler(do: FakeDO):
                     do.record_posts += 1
                     rec = {"id": 10 + len(do.records), **body}
                     f = do.record_post_faults.pop(0) if do.record_post_faults else None
+                    if f == "403":
+                        return self._send(403, {"id": "forbidden", "message": "You are not authorized"})
                     if f == "500":
                         return self._send(500, {"id": "server_error"})
                     do.records.append(rec)
@@ -246,14 +250,53 @@ def test_get_gives_up_bounded(do_server):
 def test_dns_create_update_noop(do_server):
     do, url = do_server
     api = client(url, Sleeps())
-    assert "created" in api.upsert_a_record("example.test", "erp", "127.0.0.100")
-    assert "already" in api.upsert_a_record("example.test", "erp", "127.0.0.100")
-    assert "updated" in api.upsert_a_record("example.test", "erp", "127.0.0.101")
+    assert api.upsert_a_record("example.test", "erp", "127.0.0.100").action == "create"
+    assert api.upsert_a_record("example.test", "erp", "127.0.0.100").action == "none"
+    res = api.upsert_a_record("example.test", "erp", "127.0.0.101")
+    assert res.action == "update" and str(res) == "A erp.example.test updated -> 127.0.0.101"
     assert [(r["name"], r["data"]) for r in do.records] == [("erp", "127.0.0.101")]
+    assert do.record_posts == 1  # created once, then found and updated in place
 
 
 def test_dns_post_lost_answer_does_not_duplicate(do_server):
     do, url = do_server
     do.record_post_faults = ["500-after"]
     out = client(url, Sleeps()).upsert_a_record("example.test", "erp", "127.0.0.100")
-    assert "already" in out and len(do.records) == 1 and do.record_posts == 1
+    assert out.action == "create" and out.attempts == 2 and len(do.records) == 1 and do.record_posts == 1
+
+
+def test_dns_every_stale_a_record_of_the_name_is_updated_none_created(do_server):
+    do, url = do_server
+    do.records = [{"id": 1, "type": "A", "name": "erp", "data": "127.0.0.9", "ttl": 60},
+                  {"id": 2, "type": "A", "name": "erp", "data": "127.0.0.100", "ttl": 60},
+                  {"id": 3, "type": "A", "name": "www", "data": "127.0.0.9", "ttl": 60}]
+    res = client(url, Sleeps()).upsert_a_record("example.test", "erp", "127.0.0.100")
+    assert res.action == "update" and do.record_posts == 0
+    assert [(r["id"], r["data"]) for r in do.records] == [(1, "127.0.0.100"), (2, "127.0.0.100"), (3, "127.0.0.9")]
+
+
+def test_dns_retried_through_429_and_503_honouring_retry_after_then_moved(do_server):
+    do, url = do_server
+    do.get_faults = ["429", "503-retry-after"]
+    s = Sleeps()
+    res = client(url, s).upsert_a_record("example.test", "erp", "127.0.0.100")
+    assert res.action == "create" and [r["data"] for r in do.records] == ["127.0.0.100"]
+    assert s.calls == [3.0, 7.0]  # each wait is the retry-after the API sent
+
+
+def test_dns_gives_up_bounded_on_5xx(do_server):
+    do, url = do_server
+    do.get_faults = ["500"] * 50
+    s = Sleeps()
+    with pytest.raises(DoApiError) as e:
+        client(url, s).upsert_a_record("example.test", "erp", "127.0.0.100")
+    assert e.value.status == 500 and len(s.calls) == 8 and do.records == []
+
+
+def test_dns_refused_is_final_not_retried(do_server):
+    do, url = do_server
+    do.record_post_faults = ["403"]
+    s = Sleeps()
+    with pytest.raises(DoApiError) as e:
+        client(url, s).upsert_a_record("example.test", "erp", "127.0.0.100")
+    assert e.value.status == 403 and s.calls == [] and do.record_posts == 1

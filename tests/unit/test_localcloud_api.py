@@ -689,3 +689,36 @@ def test_pydo_tags_an_image_as_the_image_command_does(pydo_client, memory_cloud,
     listed = pydo_client.images.list(tag_name="odoo-droplet-snapshot")["images"]
     assert [i["id"] for i in listed] == [image_id] and listed[0]["tags"] == ["odoo-droplet-snapshot"]
     assert not s.errors, "\n".join(s.errors)
+
+
+def test_local_up_keeps_the_demo_zone_and_the_agent_moves_its_record(validating_session, memory_cloud):
+    """`local up` makes the zone examples/deploy.yaml names (once); the droplet agent's client then creates
+    the A record, updates it in place when the reserved IP changes, and leaves it when it is right."""
+    import ssl
+
+    import yaml
+
+    from firstboot.doapi import DoApi
+    from localcloud.control import DEMO_ZONES, ensure_zones
+
+    s, url = validating_session, memory_cloud.url
+    example = yaml.safe_load((Path(__file__).resolve().parents[2] / "examples/deploy.yaml").read_text())
+    zone = example["dns"]["domain"]
+    assert zone in DEMO_ZONES
+
+    def call(method: str, path: str, body: dict | None) -> tuple[int, Any]:
+        r = s.request(method, f"{url}{path}", json=body)
+        return r.status_code, r.json() if r.content else None
+
+    assert ensure_zones(call) == list(DEMO_ZONES)
+    assert ensure_zones(call) == []  # idempotent: `local up` again creates nothing
+    assert s.get(f"{url}/v2/domains/{zone}").status_code == 200
+
+    api = DoApi(url, memory_cloud.token, ssl_context=ssl.create_default_context(cafile=str(memory_cloud.cafile)),
+                sleep=lambda seconds: None)
+    record = example["dns"]["record"]
+    assert api.upsert_a_record(zone, record, "127.0.0.100").action == "create"
+    assert api.upsert_a_record(zone, record, "127.0.0.100").action == "none"
+    assert api.upsert_a_record(zone, record, "127.0.0.101").action == "update"
+    found = s.get(f"{url}/v2/domains/{zone}/records", params={"type": "A", "name": f"{record}.{zone}"}).json()
+    assert [(r["name"], r["data"], r["ttl"]) for r in found["domain_records"]] == [(record, "127.0.0.101", 60)]
