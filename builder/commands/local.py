@@ -39,7 +39,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
         except (RuntimeError, ImportError) as err:
             raise OperatorError(f"local cloud did not start: {err}") from None
         out.result({"ok": True, "url": cfg.url, "backend": cfg.backend, "home": str(home.root)},
-                   f"local cloud API at {cfg.url} (backend {cfg.backend}); `eval \"$(python -m localcloud env)\"`")
+                   f"local cloud API at {cfg.url} (backend {cfg.backend}); `eval \"$(odoo-droplet local env)\"`")
         return EXIT_OK
     if args.action == "down":
         control.down(home)
