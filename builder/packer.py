@@ -1,7 +1,7 @@
 """The Packer template that bakes the snapshot: rendered for the Packer that is installed, and run.
 
 Pure: `render_packer` returns {relative path: content} for DIR/packer/ (the HCL2 template, the
-provisioning scripts from images/scripts/, and the two JSON files baked into the image);
+provisioning scripts from builder/assets/images/scripts/, and the two JSON files baked into the image);
 `parse_packer_version`, `build_command`, `parse_machine_line` decide. Thin adapters:
 `detect_packer_version` and `run_packer` run the binary.
 
