@@ -1,7 +1,7 @@
 """The Packer template that bakes the snapshot: rendered for the Packer that is installed, and run.
 
 Pure: `render_packer` returns {relative path: content} for DIR/packer/ (the HCL2 template, the
-provisioning scripts from images/scripts/, and the two JSON files baked into the image);
+provisioning scripts from builder/assets/images/scripts/, and the two JSON files baked into the image);
 `parse_packer_version`, `build_command`, `parse_machine_line` decide. Thin adapters:
 `detect_packer_version` and `run_packer` run the binary.
 
@@ -21,14 +21,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import firstboot
+from builder import assets
 from builder.errors import PackerError
 from firstboot.config import Deploy, EdgeSpec, PostgresSpec, ReservedIpSpec
 
-ROOT = Path(__file__).resolve().parent.parent
-IMAGES = ROOT / "images"
+IMAGES = assets.IMAGES  # package data: an installed CLI reads its own copy, never a checkout's
 TEMPLATE = IMAGES / "odoo-droplet.pkr.hcl.tmpl"
 SCRIPTS = IMAGES / "scripts"
-FIRSTBOOT_DIR = ROOT / "firstboot"
+FIRSTBOOT_DIR = Path(firstboot.__file__).resolve().parent  # the package Packer uploads (site-packages when installed)
 TEMPLATE_NAME = "odoo-droplet.pkr.hcl"
 
 PLUGIN_SOURCE = "github.com/digitalocean/digitalocean"

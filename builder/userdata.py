@@ -1,7 +1,7 @@
 """The droplet's cloud-init user-data: settings and secrets as 0600 files, then the first-boot agent.
 
 Pure: `render_user_data(deploy, secrets)` returns the `#cloud-config` text. The skeleton (comments,
-runcmd) lives in cloudinit/user-data.yaml.tmpl; every value goes through `yaml.safe_dump`, so no
+runcmd) lives in builder/assets/cloudinit/user-data.yaml.tmpl; every value goes through `yaml.safe_dump`, so no
 setting or secret (quotes, colons, `#`, newlines in JSON) can change the document's structure.
 
 DigitalOcean refuses user_data over 64 KiB. Past that the file contents are sent gzip+base64
@@ -15,16 +15,16 @@ import gzip
 import json
 import shlex
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import yaml
 
+from builder import assets
 from firstboot.config import Deploy, Secrets
 from firstboot.contract.layout import Layout
 
 USER_DATA_LIMIT = 65536  # bytes; DigitalOcean's limit for a droplet's user_data
-TEMPLATE = Path(__file__).resolve().parent.parent / "cloudinit" / "user-data.yaml.tmpl"
+TEMPLATE = assets.CLOUDINIT / "user-data.yaml.tmpl"  # package data (builder/assets/)
 PLACEHOLDER = "@@WRITE_FILES@@"
 # Where cloud-init writes them: the contract's layout, the same paths the agent reads.
 DEPLOY_JSON = str(Layout().deploy_json)

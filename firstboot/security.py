@@ -1,6 +1,6 @@
 """The metadata service (it serves the user-data, secrets included) for root alone.
 
-The snapshot's firewall (images/scripts/50-firewall.sh, in ufw's before.rules) installs both rules at every
+The snapshot's firewall (builder/assets/images/scripts/50-firewall.sh, in ufw's before.rules) installs both rules at every
 boot, before cloud-init: packets to 169.254.169.254 from a process whose uid is not 0 are rejected (OUTPUT),
 and so is everything Docker forwards there from a container, whatever user it runs as (DOCKER-USER). The
 agent checks both at each start and adds what is missing (a snapshot made before they were baked, or a

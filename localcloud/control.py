@@ -4,8 +4,11 @@
 to build/start what is missing (unless `api_only`), then starts the API server as a daemon process
 (`python -m localcloud --home HOME serve`, pidfile `api.pid`, log `logs/api.log`, settings `api.json` under
 the state dir) and waits until it answers. With `api_only` the server runs on the in-process MemoryBackend
-(no Docker), bound to 127.0.0.1 unless told otherwise. Once it answers, the account's SSH key and the demo's
-DNS zone (`DEMO_ZONES`, the one examples/deploy.yaml names) are made through the API when missing.
+(no Docker), bound to 127.0.0.1 unless told otherwise; `spaces=True` adds the Spaces stand-in (moto) on
+loopback, and port 0 picks free ports for both (`odoo-droplet local up --api-only`: the CLI and the S3 side
+of a deploy's proofs without Docker, beside another local cloud if one runs). The ports chosen are kept in
+`api.json`, so `env`, `status` and the fault knobs find them. Once it answers, the account's SSH key and the
+demo's DNS zone (`DEMO_ZONES`, the one examples/deploy.yaml names) are made through the API when missing.
 
 The state folder is a `Home` and the addresses the standard `Network` (the daemon, the services and the
 droplets must agree on them, so they are not a parameter here), made here once and passed down; `home=None`
@@ -22,6 +25,7 @@ import logging
 import os
 import shlex
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -30,7 +34,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -45,7 +49,9 @@ from localcloud.network import NETWORK, Network
 from localcloud.state import ensure_credentials, write_atomic
 
 API_PORT = NETWORK.api_port
-REPO_ROOT = Path(__file__).resolve().parents[1]
+# The folder holding the localcloud package (the checkout when run from source, site-packages when installed):
+# the daemon imports localcloud from the same place as this process, whatever its working directory.
+SOURCE_ROOT = Path(__file__).resolve().parents[1]
 
 HomeArg = Home | Path | str | None
 
@@ -60,18 +66,37 @@ class ServerConfig:
     host: str
     port: int
     backend: str  # "docker" or "memory"
+    # The API-only cloud's own Spaces (loopback only), when it runs one: moto's port and the front's.
+    spaces_port: int | None = None
+    spaces_backend_port: int | None = None
 
     @property
     def url(self) -> str:
         return f"https://{self.host}:{self.port}"
 
+    @property
+    def network(self) -> Network:
+        """The standard network, with this cloud's own Spaces ports when it chose them."""
+        if self.spaces_port is None or self.spaces_backend_port is None:
+            return NETWORK
+        return replace(NETWORK, spaces_port=self.spaces_port, spaces_backend_port=self.spaces_backend_port)
+
 
 def read_config(home: HomeArg) -> ServerConfig | None:
     try:
         data = json.loads(resolve_home(home).api_config.read_text())
-        return ServerConfig(data["host"], int(data["port"]), data["backend"])
-    except (OSError, ValueError, KeyError):
+        spaces = [data.get(k) for k in ("spaces_port", "spaces_backend_port")]
+        sp, sbp = (int(v) if v is not None else None for v in spaces)
+        return ServerConfig(data["host"], int(data["port"]), data["backend"], sp, sbp)
+    except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def free_port(host: str = NETWORK.loopback) -> int:
+    """A TCP port nothing listens on at `host` now (the kernel's choice)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
 
 
 def server_pid(home: HomeArg) -> int | None:
@@ -186,8 +211,10 @@ def ensure_backing(home: Home, net: Network = NETWORK) -> None:
     services.ensure_standin_images(home, net)
 
 
-def up(home: HomeArg = None, *, api_only: bool = False, host: str | None = None, port: int = API_PORT,
-       backend: str | None = None, timeout: float = 60.0) -> ServerConfig:
+def up(home: HomeArg = None, *, api_only: bool = False, spaces: bool = False, host: str | None = None,
+       port: int = API_PORT, backend: str | None = None, timeout: float = 60.0) -> ServerConfig:
+    """Start what is missing (idempotent). `spaces` (with `api_only`) adds the Spaces stand-in on loopback;
+    `port=0` picks free ports (the API's and, with `spaces`, Spaces'), reused while the same cloud runs."""
     home, net = resolve_home(home), NETWORK
     home.root.mkdir(parents=True, exist_ok=True)
     os.chmod(home.root, 0o700)
@@ -196,8 +223,20 @@ def up(home: HomeArg = None, *, api_only: bool = False, host: str | None = None,
     ensure_ca(home)
     if not api_only:
         ensure_backing(home, net)
-    cfg = ServerConfig(host or (net.loopback if api_only else net.gateway), port,
-                       backend or ("memory" if api_only else "docker"))
+    host = host or (net.loopback if api_only else net.gateway)
+    backend = backend or ("memory" if api_only else "docker")
+    prior = read_config(home) if server_pid(home) is not None else None
+    if port == 0:
+        port = prior.port if prior and (prior.host, prior.backend) == (host, backend) else free_port(host)
+    spaces_ports: tuple[int | None, int | None] = (None, None)
+    if api_only and spaces:
+        if prior and prior.spaces_port and prior.spaces_backend_port:
+            spaces_ports = (prior.spaces_port, prior.spaces_backend_port)
+        else:
+            spaces_ports = (free_port(), free_port())
+    cfg = ServerConfig(host, port, backend, *spaces_ports)
+    if cfg.spaces_port is not None:
+        services.ensure_spaces(home, cfg.network, gateway=False)
     ensure_ssh_key(home)
     pid = server_pid(home)
     if pid is not None:
@@ -210,7 +249,7 @@ def up(home: HomeArg = None, *, api_only: bool = False, host: str | None = None,
     log = open(home.log("api"), "ab")  # noqa: SIM115 - handed to the child process
     # The daemon (and the services it stops/starts for the fault knobs) works on this home: `--home`.
     env = {**os.environ,
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(SOURCE_ROOT), os.environ.get("PYTHONPATH")]))}
     proc = subprocess.Popen(
         [sys.executable, "-m", "localcloud", "--home", str(home.root), "serve", "--host", cfg.host,
          "--port", str(cfg.port), "--backend", cfg.backend],
@@ -285,10 +324,11 @@ def env_values(home: HomeArg = None) -> dict[str, str]:
     """What a client needs to use the local cloud, by environment variable name. pydo goes through requests,
     which reads REQUESTS_CA_BUNDLE (not SSL_CERT_FILE); Packer (Go) and curl read SSL_CERT_FILE. Both name the
     bundle: system CAs + ours."""
-    home, net = resolve_home(home), NETWORK
+    home = resolve_home(home)
     creds = ensure_credentials(home)
     files = ensure_ca(home)
-    cfg = read_config(home) or ServerConfig(net.gateway, net.api_port, "docker")
+    cfg = read_config(home) or ServerConfig(NETWORK.gateway, NETWORK.api_port, "docker")
+    net = cfg.network
     spaces = services.spaces_credentials(home)
     return {
         "DIGITALOCEAN_API_URL": cfg.url,
@@ -296,7 +336,8 @@ def env_values(home: HomeArg = None) -> dict[str, str]:
         "SSL_CERT_FILE": str(files.bundle),
         "REQUESTS_CA_BUNDLE": str(files.bundle),
         "ODL_LOCALCLOUD_CA": str(files.ca_cert),
-        "SPACES_ENDPOINT": net.spaces_endpoint,
+        # The API-only cloud's Spaces listens on loopback only.
+        "SPACES_ENDPOINT": net.loopback_spaces_endpoint if cfg.spaces_port else net.spaces_endpoint,
         "SPACES_KEY": spaces["SPACES_KEY"],
         "SPACES_SECRET": spaces["SPACES_SECRET"],
         "REGISTRY": net.registry,
@@ -311,7 +352,9 @@ def env_lines(home: HomeArg = None) -> list[str]:
 
 def serve(home: HomeArg, host: str, port: int, backend_name: str) -> int:
     """Run the API server in the foreground until SIGTERM/SIGINT (what `up` starts as a daemon)."""
-    home, net = resolve_home(home), NETWORK
+    home = resolve_home(home)
+    cfg = read_config(home)
+    net = cfg.network if cfg else NETWORK  # the fault knobs restart Spaces on the ports `up` chose
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     backend: Backend
     if backend_name == "memory":
@@ -349,6 +392,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = p.add_subparsers(dest="cmd", required=True)
     u = sub.add_parser("up", parents=[after], help="build what is missing and start everything (idempotent)")
     u.add_argument("--api-only", action="store_true", help="only the API server, on the in-memory backend")
+    u.add_argument("--with-spaces", action="store_true",
+                   help="with --api-only: the Spaces stand-in (moto) too, on loopback (--port 0: free ports)")
     u.add_argument("--host", default=None,
                    help=f"bind address (default {NETWORK.gateway}; {NETWORK.loopback} with --api-only)")
     u.add_argument("--port", type=int, default=API_PORT)
@@ -368,7 +413,8 @@ def main(argv: list[str] | None = None) -> int:
         return serve(home, args.host, args.port, args.backend)
     if args.cmd == "up":
         try:
-            cfg = up(home, api_only=args.api_only, host=args.host, port=args.port, backend=args.backend)
+            cfg = up(home, api_only=args.api_only, spaces=args.with_spaces, host=args.host, port=args.port,
+                     backend=args.backend)
         except RuntimeError as e:  # BackendError, ServiceError and the daemon's own start failures
             print(f"local cloud did not start: {e}", file=sys.stderr)
             return 1

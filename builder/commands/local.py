@@ -18,6 +18,9 @@ ACTIONS = ("up", "down", "status", "env")
 def add_parser(subparsers: Subparsers) -> None:
     p = subparsers.add_parser(NAME, help="the local cloud: DigitalOcean's API on this machine's Docker")
     p.add_argument("action", choices=ACTIONS)
+    p.add_argument("--api-only", action="store_true",
+                   help="up: the API (in-memory droplets, no Docker) and the Spaces stand-in only, on free "
+                        "loopback ports: to try the CLI, or check an installed package, beside any other cloud")
     add_common(p, config=False)
 
 
@@ -29,11 +32,14 @@ def run(args: argparse.Namespace, out: Output) -> int:
     home = Home.from_env()
     if args.action == "up":
         try:
-            cfg = control.up(home, api_only=False)
+            if args.api_only:
+                cfg = control.up(home, api_only=True, spaces=True, port=0)
+            else:
+                cfg = control.up(home, api_only=False)
         except (RuntimeError, ImportError) as err:
             raise OperatorError(f"local cloud did not start: {err}") from None
         out.result({"ok": True, "url": cfg.url, "backend": cfg.backend, "home": str(home.root)},
-                   f"local cloud API at {cfg.url} (backend {cfg.backend}); `eval \"$(python -m localcloud env)\"`")
+                   f"local cloud API at {cfg.url} (backend {cfg.backend}); `eval \"$(odoo-droplet local env)\"`")
         return EXIT_OK
     if args.action == "down":
         control.down(home)

@@ -21,7 +21,7 @@ from firstboot.contract.layout import Layout
 
 NAME = "logs"
 SERVICES = ("odoo", "db", "redis", "nginx", "agent")
-AGENT_UNIT = "odoo-droplet-firstboot.service"  # images/scripts/30-agent.sh installs it
+AGENT_UNIT = "odoo-droplet-firstboot.service"  # builder/assets/images/scripts/30-agent.sh installs it
 _LAYOUT = Layout()
 _DURATION = re.compile(r"^(\d+)([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}

@@ -109,7 +109,8 @@ class HostServices:
         if service not in ("spaces", "registry"):
             raise ServiceError(f"no service {service!r}")
         if service == "spaces" and running:
-            ensure_spaces(self.home, self.net)
+            # Spaces on ports of its own belongs to an API-only cloud: loopback only, as `up` started it.
+            ensure_spaces(self.home, self.net, gateway=None if self.net == NETWORK else False)
         elif service == "spaces":
             stop_spaces(self.home)
         elif running:

@@ -21,8 +21,7 @@ from localcloud.home import Home
 from localcloud.network import NETWORK, Network
 from localcloud.services.procs import Proc, ServiceError, Supervisor, forward_proc, gateway_up
 
-SPACES_SCRIPT = Path(__file__).resolve().parent / "spaces_moto.py"
-REPO_ROOT = Path(__file__).resolve().parents[2]
+SPACES_SCRIPT = Path(__file__).resolve().parent / "spaces_moto.py"  # package data, beside this module
 
 
 # ------------------------------------------------------------------------------------------------ pure
@@ -80,24 +79,23 @@ def spaces_credentials(home: Home) -> dict[str, str]:
 
 
 def moto_python() -> str:
-    """A Python that has moto (the dev extras): this one, else the project's venv."""
+    """This Python: moto (with its server) is one of odoo-droplet's own dependencies, installed beside it."""
     if importlib.util.find_spec("moto") is not None:
         return sys.executable
-    venv = REPO_ROOT / ".venv" / "bin" / "python"
-    if venv.exists():
-        return str(venv)
-    raise ServiceError("moto is not installed: install the dev extras (pip install -e '.[dev]')")
+    raise ServiceError(f"moto is not installed beside odoo-droplet ({sys.executable}): reinstall the package "
+                       "(pip install odoo-droplet, or pip install . from a clone): moto[server] is a dependency")
 
 
-def ensure_spaces(home: Home, net: Network = NETWORK) -> dict[str, object]:
+def ensure_spaces(home: Home, net: Network = NETWORK, *, gateway: bool | None = None) -> dict[str, object]:
     """Start the S3 stand-in (idempotent) and open its fronts; returns endpoints (credentials via
-    `spaces_credentials()`, never in this result, so it can be logged)."""
+    `spaces_credentials()`, never in this result, so it can be logged). `gateway=False` keeps it on loopback
+    (the API-only cloud: no odl-cloud bridge of its own, and another cloud's may be up); None: when it is up."""
     sup = Supervisor(home)
     with sup.locked():
         spaces_credentials(home)
         backend = spaces_backend_proc(moto_python(), net=net)
         pids = {backend.name: sup.start(backend, timeout=60)}
-        gw = gateway_up(net)
+        gw = gateway_up(net) if gateway is None else gateway
         pids.update({p.name: sup.start(p) for p in spaces_front_procs(gw, net)})
         return {"endpoints": spaces_endpoints(gw, net), "pids": pids}
 

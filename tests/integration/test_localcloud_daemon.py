@@ -100,3 +100,29 @@ def test_up_reports_a_server_that_cannot_start(tmp_path: Path):
         proc = localcloud(home, "up", "--api-only", "--host", "127.0.0.1", "--port", str(port), check=False)
     assert proc.returncode == 1
     assert "Address already in use" in proc.stderr
+
+
+def test_api_only_with_spaces_on_free_ports_keeps_them_and_stops_them(daemon_home: Path):
+    """`up --api-only --with-spaces --port 0` (what `odoo-droplet local up --api-only` asks for): the API and
+    moto's S3 behind its loopback front, on ports the kernel chose, the same ones again on a second `up`,
+    printed by `env`, and closed by `down`."""
+    import boto3
+
+    localcloud(daemon_home, "up", "--api-only", "--with-spaces", "--port", "0")
+    env = exports(localcloud(daemon_home, "env").stdout)
+    localcloud(daemon_home, "up", "--api-only", "--with-spaces", "--port", "0")
+    assert exports(localcloud(daemon_home, "env").stdout) == env  # idempotent: the same ports
+    api_port = int(env["DIGITALOCEAN_API_URL"].rsplit(":", 1)[1])
+    spaces_port = int(env["SPACES_ENDPOINT"].rsplit(":", 1)[1])
+    assert env["SPACES_ENDPOINT"].startswith("http://127.0.0.1:") and 9000 not in (api_port, spaces_port)
+
+    s3 = boto3.client("s3", endpoint_url=env["SPACES_ENDPOINT"], region_name="nyc3",
+                      aws_access_key_id=env["SPACES_KEY"], aws_secret_access_key=env["SPACES_SECRET"])
+    s3.create_bucket(Bucket="api-only")
+    s3.put_object(Bucket="api-only", Key="k", Body=b"v")
+    assert s3.get_object(Bucket="api-only", Key="k")["Body"].read() == b"v"
+
+    localcloud(daemon_home, "down")
+    for port in (api_port, spaces_port):
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()

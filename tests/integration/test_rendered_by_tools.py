@@ -162,7 +162,7 @@ def test_docker_compose_rejects_a_broken_stack(tmp_path):
 def test_nginx_accepts_the_site_inside_debians_own_nginx_conf(domain, tmp_path, tls_cert):
     """As on the droplet: Debian's nginx.conf (its http-level gzip, ssl_protocols, mime types) with
     the site in sites-enabled. Debian's default site is not there: the image removes it
-    (images/scripts/10-base.sh) and so does the agent (firstboot/plans/nginx.py), since the site is
+    (builder/assets/images/scripts/10-base.sh) and so does the agent (firstboot/plans/nginx.py), since the site is
     the default server on 80 and 443 itself (or has one that refuses other names)."""
     nginx_bin = require_tool("nginx")
     debian_conf = Path("/etc/nginx/nginx.conf").read_text()

@@ -45,7 +45,7 @@ def home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 def test_up_prints_the_api_url_in_text_and_json(home: Path, capsys) -> None:
     assert main(["local", "up"]) == 0
     assert capsys.readouterr().out == (f"local cloud API at {URL} (backend docker); "
-                                       '`eval "$(python -m localcloud env)"`\n')
+                                       '`eval "$(odoo-droplet local env)"`\n')
     assert main(["local", "up", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == {"ok": True, "url": URL, "backend": "docker", "home": str(home)}
 
@@ -70,3 +70,30 @@ def test_env_prints_export_lines_or_their_values_as_json(home: Path, capsys) -> 
     assert main(["local", "env", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == {"DIGITALOCEAN_API_URL": URL, "DIGITALOCEAN_TOKEN": "tok-123",
                                                    "SSL_CERT_FILE": "/var/lib/a dir/bundle.pem"}
+
+
+def test_up_api_only_asks_for_the_api_and_spaces_on_free_ports(home: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                capsys) -> None:
+    """No Docker: the in-memory API plus the Spaces stand-in, on ports chosen free (beside any other cloud)."""
+    seen: list[dict[str, Any]] = []
+
+    def up(home: Path | None = None, **kwargs: Any) -> control.ServerConfig:
+        seen.append(kwargs)
+        return control.ServerConfig("127.0.0.1", 40001, "memory", 40002, 40003)
+
+    monkeypatch.setattr(control, "up", up)
+    assert main(["local", "up", "--api-only", "--json"]) == 0
+    assert seen == [{"api_only": True, "spaces": True, "port": 0}]
+    assert json.loads(capsys.readouterr().out)["url"] == "https://127.0.0.1:40001"
+
+
+def test_the_api_only_clouds_own_spaces_ports_come_back_from_its_settings(tmp_path: Path) -> None:
+    cfg = control.ServerConfig("127.0.0.1", 40001, "memory", 40002, 40003)
+    (tmp_path / "api.json").write_text(json.dumps(cfg.__dict__))
+    from localcloud.home import Home
+    assert Home.of(tmp_path).api_config == tmp_path / "api.json"
+    assert control.read_config(tmp_path) == cfg
+    assert cfg.network.loopback_spaces_endpoint == "http://127.0.0.1:40002"
+    assert cfg.network.spaces_backend_port == 40003
+    plain = control.ServerConfig("10.213.0.1", 8443, "docker")
+    assert plain.network.spaces_port == 9000  # the standard cloud keeps the standard ports

@@ -29,7 +29,7 @@ from firstboot.stack import all_services, data_images
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
-SCRIPTS = REPO / "images" / "scripts"
+SCRIPTS = REPO / "builder" / "assets" / "images" / "scripts"
 SECRETS = Secrets(db_password="db-pass'with\"quotes$HOME`x`", admin_passwd="admin-secret-value-0002",
                   do_token="operator-token-value-0003", droplet_token="droplet-token-value-0007")
 

@@ -49,10 +49,10 @@ def spelled_paths() -> dict[str, set[str]]:
     """file (relative) -> droplet paths spelled there, outside the contract."""
     pattern = droplet_path_pattern()
     found: dict[str, set[str]] = {}
-    sources = [(p, shell_code(p.read_text())) for p in sorted((REPO / "images/scripts").glob("*.sh"))]
+    sources = [(p, shell_code(p.read_text())) for p in sorted((REPO / "builder/assets/images/scripts").glob("*.sh"))]
     sources.append((REPO / "firstboot/motd.sh", shell_code((REPO / "firstboot/motd.sh").read_text())))
-    sources.append((REPO / "cloudinit/user-data.yaml.tmpl",
-                    shell_code((REPO / "cloudinit/user-data.yaml.tmpl").read_text())))
+    sources.append((REPO / "builder/assets/cloudinit/user-data.yaml.tmpl",
+                    shell_code((REPO / "builder/assets/cloudinit/user-data.yaml.tmpl").read_text())))
     for package in ("firstboot", "builder"):
         for p in sorted((REPO / package).rglob("*.py")):
             if "contract" in p.relative_to(REPO).parts:
@@ -95,9 +95,9 @@ def test_no_droplet_path_is_spelled_outside_the_contract():
         for path in sorted(paths):
             if (file, path) in KNOWN_ELSEWHERE:
                 continue
-            if path == anchor and (file.startswith("images/scripts/") or file == "firstboot/motd.sh"):
+            if path == anchor and (file.startswith("builder/assets/images/scripts/") or file == "firstboot/motd.sh"):
                 continue
-            if path in bootstrap and file == "images/scripts/10-base.sh":
+            if path in bootstrap and file == "builder/assets/images/scripts/10-base.sh":
                 continue
             problems.append(f"{file}: {path}")
     assert not problems, "droplet paths spelled outside firstboot/contract/layout.py:\n" + "\n".join(problems)
