@@ -168,6 +168,27 @@ class GatesSettings(_Strict):
     install_timeout_seconds: Annotated[int, Field(ge=60, le=7200)] = fc.GatesSpec.install_timeout_seconds
 
 
+# A systemd OnCalendar expression (`daily`, `Mon *-*-* 02:00:00`, `*-*-* 03,15:00:00`): the characters such
+# an expression uses and nothing that could end the unit file's line. systemd itself has the last word.
+OnCalendar = Annotated[str, Field(pattern=r"^[A-Za-z0-9*:,./~+ -]{1,100}$")]
+
+
+class BackupsSettings(_Strict):
+    enabled: bool = fc.BackupsSpec.enabled
+    schedule: OnCalendar = fc.BackupsSpec.schedule
+    daily: Annotated[int, Field(ge=0, le=366)] = fc.BackupsSpec.daily
+    weekly: Annotated[int, Field(ge=0, le=520)] = fc.BackupsSpec.weekly
+    monthly: Annotated[int, Field(ge=0, le=1200)] = fc.BackupsSpec.monthly
+    pre_upgrade_days: Annotated[int, Field(ge=0, le=3660)] = fc.BackupsSpec.pre_upgrade_days
+
+    @model_validator(mode="after")
+    def _keeps_something(self) -> BackupsSettings:
+        if self.enabled and self.daily + self.weekly + self.monthly == 0:
+            raise ValueError("backups.daily, weekly and monthly are all 0: no scheduled backup would be kept "
+                             "(set enabled: false to take none)")
+        return self
+
+
 class Settings(_Strict):
     """deploy.yaml. The same sections as `fc.Deploy`, except what the builder adds itself (endpoints,
     build, deploy_id) and `reserved_ip`, which the operator writes as one word or address."""
@@ -185,6 +206,7 @@ class Settings(_Strict):
     spaces: SpacesSettings | None = None  # fc.Deploy.spaces: no Spaces unless the settings ask (parity-tested)
     registry: RegistrySettings = RegistrySettings()
     gates: GatesSettings = GatesSettings()
+    backups: BackupsSettings = BackupsSettings()
 
     @field_validator("reserved_ip")
     @classmethod
@@ -237,6 +259,7 @@ _PATTERN_WHY = {
     ImageRef: "not a valid image reference (e.g. postgres:16)",
     Hostname: "not a valid host name (lower-case labels separated by dots, e.g. erp.example.com)",
     EnvName: "not an environment variable name (upper-case letters, digits and _)",
+    OnCalendar: "not a systemd calendar expression (e.g. daily, or *-*-* 03:00:00)",
 }
 
 

@@ -112,6 +112,21 @@ class GatesSpec:
 
 
 @dataclass(frozen=True)
+class BackupsSpec:
+    """Backups of a droplet that runs its own PostgreSQL (firstboot/backups.py): a systemd timer on
+    `schedule` (an OnCalendar expression, e.g. `daily` or `*-*-* 03:00:00`) takes one and uploads it to
+    Spaces under backups/<database>/; retention keeps `daily`/`weekly`/`monthly` scheduled ones, manual
+    ones until deleted and pre-upgrade ones `pre_upgrade_days` days (firstboot/backup/retention.py)."""
+
+    enabled: bool = True
+    schedule: str = "daily"
+    daily: int = 7
+    weekly: int = 4
+    monthly: int = 3
+    pre_upgrade_days: int = 30
+
+
+@dataclass(frozen=True)
 class Endpoints:
     """Where the droplet's clients talk to. The builder fills them from DIGITALOCEAN_API_URL and
     SPACES_ENDPOINT (the local cloud's, or DigitalOcean's when unset)."""
@@ -145,6 +160,7 @@ class Deploy:
     spaces: SpacesSpec | None = None
     registry: RegistrySpec = field(default_factory=RegistrySpec)
     gates: GatesSpec = field(default_factory=GatesSpec)
+    backups: BackupsSpec = field(default_factory=BackupsSpec)
     endpoints: Endpoints = field(default_factory=Endpoints)
     build: BuildInfo = field(default_factory=BuildInfo)
     # Set by `odoo-droplet droplet` (deploy-YYYYMMDD-HHMMSS, also the droplet's tag) so the operator can follow
@@ -180,6 +196,7 @@ _NESTED: dict[str, type] = {
     "spaces": SpacesSpec,
     "registry": RegistrySpec,
     "gates": GatesSpec,
+    "backups": BackupsSpec,
     "endpoints": Endpoints,
     "build": BuildInfo,
 }

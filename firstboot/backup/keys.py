@@ -1,7 +1,7 @@
 """Where a backup set lives in Spaces, and the names of its parts.
 
-Kept here rather than in firstboot/contract/keys.py while other refactors edit that file; it is the one
-source of backup keys all the same (the agent, the CLI and the tests read them from here).
+The prefix is the contract's (firstboot/contract/keys.py `BACKUPS_PREFIX`); the keys under it are built here,
+the one source the agent, the CLI and the tests read them from.
 
 A set is the folder `backups/<database>/<backup id>/`: the parts, then `manifest.json`, written and
 uploaded last, so a folder without a manifest is never taken for a backup (see `completeness`).
@@ -14,10 +14,9 @@ from collections.abc import Mapping
 from typing import TypeVar
 
 from firstboot.backup.ids import is_backup_id
+from firstboot.contract.keys import BACKUPS_PREFIX
 
 T = TypeVar("T")
-
-BACKUPS_PREFIX = "backups/"
 
 MANIFEST_NAME = "manifest.json"
 VERIFICATION_NAME = "verification.json"  # the last drill's result, beside the set (not a part)

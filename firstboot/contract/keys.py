@@ -22,6 +22,9 @@ def proof_ids(keys: list[str]) -> list[str]:
     return sorted({k.split("/")[1] for k in keys if k.startswith(PROOFS_PREFIX) and k.count("/") >= 2})
 
 
+# Backup sets live under `backups/<database>/<backup id>/`; firstboot/backup/keys.py builds the keys below it.
+BACKUPS_PREFIX = "backups/"
+
 HOST_KEYS_PREFIX = "state/hostkeys/"
 
 

@@ -143,6 +143,31 @@ class Layout:
     def dns_outbox(self) -> Path:  # the DNS record still to set (firstboot/dnsretry.py), beside the uploads
         return self.outbox / "dns" / "a-record.json"
 
+    # --- backups (firstboot/backups.py): one folder, so a set moves between states by a rename ------
+    @property
+    def backups_dir(self) -> Path:
+        return self.var / "backups"
+
+    @property
+    def backup_staging_dir(self) -> Path:  # sets being taken; a killed run leaves its set here, never complete
+        return self.backups_dir / "staging"
+
+    @property
+    def backup_pending_dir(self) -> Path:  # complete sets waiting for Spaces (the backups' outbox)
+        return self.backups_dir / "pending"
+
+    @property
+    def backup_last_json(self) -> Path:  # the last backup's outcome: {"backup_id", "status", "location"}
+        return self.backups_dir / "last.json"
+
+    @property
+    def backup_lock_file(self) -> Path:  # one backup at a time (flock), beside the agent's own lock
+        return self.backups_dir / "backup.lock"
+
+    @property
+    def systemd_dir(self) -> Path:  # where the agent writes the units it renders (the backup timer)
+        return self._p("/etc/systemd/system")
+
     @property
     def log_dir(self) -> Path:
         return self._p("/var/log/odoo-droplet")
