@@ -12,6 +12,8 @@ for odoo-droplet-publish.timer, which runs `python3 -m firstboot.agent publish`.
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import datetime as dt
 import hashlib
 import hmac
@@ -20,7 +22,8 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,13 +40,16 @@ def _sign(key: bytes, msg: str) -> bytes:
 
 
 def sigv4_headers(method: str, url: str, region: str, access_key: str, secret_key: str, body: bytes,
-                  now: dt.datetime, content_type: str | None = None) -> dict[str, str]:
-    """Headers for an S3 request signed with AWS Signature Version 4 (pure; path-style URL)."""
+                  now: dt.datetime, content_type: str | None = None, *, payload_hash: str | None = None,
+                  extra: dict[str, str] | None = None) -> dict[str, str]:
+    """Headers for an S3 request signed with AWS Signature Version 4 (pure; path-style URL). `payload_hash`:
+    the body's SHA-256 when the body is a file streamed apart (S3 refuses a body that does not match it);
+    `extra`: more headers to sign (lower-case names: x-amz-meta-*, content-md5)."""
     u = urllib.parse.urlsplit(url)
     amz_date = now.strftime("%Y%m%dT%H%M%SZ")
     day = now.strftime("%Y%m%d")
-    payload_hash = hashlib.sha256(body).hexdigest()
-    headers = {"host": u.netloc, "x-amz-content-sha256": payload_hash, "x-amz-date": amz_date}
+    payload_hash = payload_hash or hashlib.sha256(body).hexdigest()
+    headers = {"host": u.netloc, "x-amz-content-sha256": payload_hash, "x-amz-date": amz_date, **(extra or {})}
     if content_type:
         headers["content-type"] = content_type
     signed = ";".join(sorted(headers))
@@ -78,26 +84,36 @@ class Spaces:
     def _url(self, key: str) -> str:
         return f"{self.endpoint.rstrip('/')}/{self.bucket}/{urllib.parse.quote(key, safe='/-_.~')}"
 
-    def _once(self, method: str, key: str, body: bytes = b"", content_type: str | None = None
-              ) -> tuple[int, bytes]:
-        url = self._url(key)
-        headers = sigv4_headers(method, url, self.region, self.access_key, self.secret_key, body, self.now(),
-                                content_type)
-        req = urllib.request.Request(url, data=body if method == "PUT" else None, method=method,
-                                     headers=headers)
+    def _once(self, method: str, key: str, body: bytes | FileBody = b"", content_type: str | None = None,
+              query: str = "", headers_out: dict[str, str] | None = None) -> tuple[int, bytes]:
+        url = self._url(key) + (f"?{query}" if query else "")
+        if isinstance(body, FileBody):
+            headers = sigv4_headers(method, url, self.region, self.access_key, self.secret_key, b"", self.now(),
+                                    content_type, payload_hash=body.sha256, extra=body.signed_headers())
+            headers["Content-Length"] = str(body.size)
+        else:
+            headers = sigv4_headers(method, url, self.region, self.access_key, self.secret_key, body, self.now(),
+                                    content_type)
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as r:  # noqa: S310
-                return r.status, r.read()
+            with contextlib.ExitStack() as stack:
+                data: Any = body if method == "PUT" else None
+                if isinstance(body, FileBody):
+                    data = stack.enter_context(body.path.open("rb"))  # streamed: a 1 GB dump is not read into memory
+                req = urllib.request.Request(url, data=data, method=method, headers=headers)
+                with urllib.request.urlopen(req, timeout=self.timeout) as r:  # noqa: S310
+                    if headers_out is not None:
+                        headers_out.update({k.lower(): v for k, v in r.headers.items()})
+                    return r.status, r.read()
         except urllib.error.HTTPError as e:
             return e.code, e.read()
         except (urllib.error.URLError, OSError) as e:
             return 0, str(e).encode()
 
-    def _with_retries(self, method: str, key: str, body: bytes = b"", content_type: str | None = None
-                      ) -> tuple[int, bytes]:
+    def _with_retries(self, method: str, key: str, body: bytes | FileBody = b"", content_type: str | None = None,
+                      query: str = "", headers_out: dict[str, str] | None = None) -> tuple[int, bytes]:
         status, data = 0, b""
         for attempt in range(self.attempts):
-            status, data = self._once(method, key, body, content_type)
+            status, data = self._once(method, key, body, content_type, query, headers_out)
             if status not in (0, 429, 500, 502, 503, 504):
                 return status, data
             if attempt + 1 < self.attempts:
@@ -121,6 +137,103 @@ class Spaces:
     def get_json(self, key: str) -> Any:
         data = self.get(key)
         return json.loads(data) if data is not None else None
+
+    def put_file(self, key: str, body: FileBody, content_type: str = "application/octet-stream") -> None:
+        """Upload a file streamed from disk, with its SHA-256 and MD5 stored beside it (x-amz-meta-*): S3
+        refuses the body unless it matches both (x-amz-content-sha256 is signed, Content-MD5 is checked), so
+        what `head` reports afterwards describes the bytes Spaces holds."""
+        status, data = self._with_retries("PUT", key, body, content_type)
+        if status != 200:
+            raise SpacesError(f"PUT {key}: {status} {data[:200]!r}")
+
+    def head(self, key: str) -> dict[str, str] | None:
+        """The object's headers (lower-case names), or None when it does not exist."""
+        headers: dict[str, str] = {}
+        status, data = self._with_retries("HEAD", key, headers_out=headers)
+        if status == 404:
+            return None
+        if status != 200:
+            raise SpacesError(f"HEAD {key}: {status} {data[:200]!r}")
+        return headers
+
+    def delete(self, key: str) -> None:
+        status, data = self._with_retries("DELETE", key)
+        if status not in (200, 204, 404):
+            raise SpacesError(f"DELETE {key}: {status} {data[:200]!r}")
+
+    def list_sizes(self, prefix: str, max_pages: int = 100) -> dict[str, int]:
+        """Every object under `prefix` with its size (ListObjectsV2, bounded pagination)."""
+        out: dict[str, int] = {}
+        token: str | None = None
+        for _ in range(max_pages):
+            params = {"list-type": "2", "prefix": prefix, **({"continuation-token": token} if token else {})}
+            query = urllib.parse.urlencode(sorted(params.items()), quote_via=urllib.parse.quote)
+            status, data = self._with_retries("GET", "", query=query)
+            if status != 200:
+                raise SpacesError(f"LIST {prefix}: {status} {data[:200]!r}")
+            page, token = parse_list_page(data)
+            out.update(page)
+            if not token:
+                break
+        return out
+
+
+@dataclass(frozen=True)
+class FileBody:
+    """A file to upload, with the digests computed while reading it once (`FileBody.of`)."""
+
+    path: Path
+    size: int
+    sha256: str  # lowercase hex
+    md5_b64: str  # base64 of the MD5 digest, as Content-MD5 wants it
+
+    @classmethod
+    def of(cls, path: Path) -> FileBody:
+        sha, md5 = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
+        size = 0
+        with path.open("rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                sha.update(chunk)
+                md5.update(chunk)
+                size += len(chunk)
+        return cls(path, size, sha.hexdigest(), base64.b64encode(md5.digest()).decode())
+
+    @property
+    def md5_hex(self) -> str:
+        return base64.b64decode(self.md5_b64).hex()
+
+    def signed_headers(self) -> dict[str, str]:
+        return {"content-md5": self.md5_b64, SHA256_META: self.sha256, MD5_META: self.md5_hex}
+
+
+SHA256_META = "x-amz-meta-sha256"  # the SHA-256 of the bytes, as the uploader computed and S3 checked it
+MD5_META = "x-amz-meta-md5"  # the MD5 the uploader sent; the object's ETag (S3's own MD5) must equal it
+
+_S3_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
+
+
+def parse_list_page(data: bytes) -> tuple[dict[str, int], str | None]:
+    """(key -> size, continuation token) from a ListObjectsV2 answer (pure)."""
+    root = ET.fromstring(data)  # noqa: S314 - the answer of the project's own bucket
+    ns = _S3_NS if root.tag.startswith(_S3_NS) else ""
+    page = {}
+    for c in root.findall(f"{ns}Contents"):
+        key, size = c.findtext(f"{ns}Key"), c.findtext(f"{ns}Size")
+        if key is not None and size is not None and size.isdigit():
+            page[key] = int(size)
+    truncated = (root.findtext(f"{ns}IsTruncated") or "").lower() == "true"
+    token = root.findtext(f"{ns}NextContinuationToken") if truncated else None
+    return page, token or None
+
+
+def verified_sha256(headers: Mapping[str, str]) -> str | None:
+    """The SHA-256 a HEAD answer vouches for: the one stored at upload, provided the object's ETag (the MD5
+    Spaces computed of what it holds) is the MD5 the uploader sent with it. None: nothing to vouch with."""
+    sha, md5 = headers.get(SHA256_META), headers.get(MD5_META)
+    etag = headers.get("etag", "").strip('"')
+    if not sha or not md5 or etag.lower() != md5.lower():
+        return None
+    return sha.lower()
 
 
 def content_type_for(name: str) -> str:

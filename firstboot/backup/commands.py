@@ -240,3 +240,17 @@ def neutralize(odoo: Argv, database: str) -> Command:
 def drop_database(db: Argv, user: str, database: str) -> Command:
     return Command(((*db, "dropdb", "--force", "--if-exists", f"--username={user}", check_database_name(database)),),
                    purpose=f"drop database {database}")
+
+
+# --- while taking a backup ---------------------------------------------------------------------------
+
+def ensure_dir(where: Argv, path: str) -> Command:
+    """A folder made if missing (the filestore of a database that never stored a file, the sessions of a
+    site nobody logged in to): tar then archives an empty folder instead of failing. Odoo makes the same
+    folders itself when it first writes there."""
+    return Command(((*where, "mkdir", "-p", "--", path),), purpose=f"make sure {path} exists")
+
+
+def tar_list(archive: str) -> Command:
+    """The members of an archive on the droplet (the completeness check reads them)."""
+    return Command((("tar", "--list", f"--file={archive}"),), purpose=f"list {archive}")

@@ -1,0 +1,46 @@
+"""The backup timer, rendered from the settings' `backups:` block (pure).
+
+The service it starts is static and ships with the agent (firstboot/systemd/odoo-droplet-backup.service:
+`python3 -m firstboot.agent backup --kind scheduled`); the timer carries the schedule, so it is written on
+the droplet by the agent once the deploy is done (firstboot/backups.py `install_backup_timer`), never baked
+into the snapshot, where it would run on a droplet that has no data yet.
+"""
+
+from __future__ import annotations
+
+import re
+
+from firstboot.config import BackupsSpec
+
+BACKUP_SERVICE = "odoo-droplet-backup.service"
+BACKUP_TIMER = "odoo-droplet-backup.timer"
+
+# What an OnCalendar expression is made of, and nothing that ends a line of the unit (builder/settings.py
+# checks the same; the droplet checks again because deploy.json is the droplet's input).
+_ON_CALENDAR = re.compile(r"[A-Za-z0-9*:,./~+ -]{1,100}")
+
+
+def check_schedule(schedule: str) -> str:
+    if not _ON_CALENDAR.fullmatch(schedule):
+        raise ValueError(f"not a systemd calendar expression: {schedule[:100]!r}")
+    return schedule
+
+
+def render_backup_timer(spec: BackupsSpec) -> str:
+    """The timer unit for `spec.schedule`. Persistent: a droplet that was off at the scheduled time backs
+    up when it is back; a random delay keeps a fleet from dumping at the same second."""
+    return (
+        "# Rendered by the odoo-droplet agent from the settings' backups.schedule: do not edit (the next\n"
+        "# deploy writes it again). Starts odoo-droplet-backup.service (python3 -m firstboot.agent backup).\n"
+        "[Unit]\n"
+        "Description=odoo-droplet: scheduled backup of the database and filestore to Spaces\n"
+        "\n"
+        "[Timer]\n"
+        f"OnCalendar={check_schedule(spec.schedule)}\n"
+        "Persistent=true\n"
+        "RandomizedDelaySec=10min\n"
+        f"Unit={BACKUP_SERVICE}\n"
+        "\n"
+        "[Install]\n"
+        "WantedBy=timers.target\n"
+    )
