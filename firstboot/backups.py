@@ -121,8 +121,11 @@ class SubprocessProcesses:
             try:
                 for i, argv in enumerate(cmd.stages):
                     last = i == len(cmd.stages) - 1
-                    out: IO[bytes] | int = (stack.enter_context(_open_out(cmd.stdout)) if cmd.stdout else captured
-                                            ) if last else subprocess.PIPE  # type: ignore[assignment]
+                    out: IO[bytes] | int = subprocess.PIPE
+                    if last and cmd.stdout:
+                        out = stack.enter_context(_open_out(cmd.stdout))
+                    elif last and captured is not None:
+                        out = captured
                     p = subprocess.Popen(argv, stdin=prev, stdout=out, stderr=errs[i])
                     if not isinstance(prev, int) and i > 0:
                         prev.close()  # the next stage holds it now
@@ -499,5 +502,5 @@ def install_backup_timer(layout: Layout, deploy: Deploy, run: Callable[[tuple[st
     succeeded). A droplet that takes no backups (disabled, managed PostgreSQL, no Spaces) gets none."""
     if not deploy.backups.enabled or deploy.postgres.mode != "selfhost" or deploy.spaces is None:
         return False
-    atomic_write(layout.systemd_dir / BACKUP_TIMER, render_backup_timer(deploy.backups), 0o644)
+    atomic_write(layout.systemd_dir / BACKUP_TIMER, render_backup_timer(deploy.backups.schedule), 0o644)
     return run(("systemctl", "daemon-reload")) and run(("systemctl", "enable", "--now", BACKUP_TIMER))

@@ -1,4 +1,4 @@
-"""The first-boot agent's command line: `python3 -m firstboot.agent run|resume|status|publish`.
+"""The first-boot agent's command line: `python3 -m firstboot.agent run|resume|status|publish|backup`.
 
 The shell around the core: real adapters (commands, HTTP, clock, metadata, host resources), the lock,
 the log. systemd runs it (firstboot/systemd/).
@@ -13,6 +13,18 @@ import os
 import sys
 from pathlib import Path
 
+from firstboot.backup.ids import BackupKind
+from firstboot.backups import (
+    FAILED,
+    BackupFailed,
+    BackupRefused,
+    BackupWorld,
+    Outcome,
+    SubprocessProcesses,
+    pending_ids,
+    upload_pending,
+)
+from firstboot.backups import backup as take_backup
 from firstboot.clock import SystemClock
 from firstboot.contract.layout import Layout
 from firstboot.core import Agent
@@ -20,9 +32,9 @@ from firstboot.dnsretry import NONE as DNS_NONE
 from firstboot.dnsretry import WAITING as DNS_WAITING
 from firstboot.dnsretry import retry_pending_dns
 from firstboot.inputs import Inputs, load_inputs
-from firstboot.lock import acquire_lock
+from firstboot.lock import acquire_file_lock, acquire_lock
 from firstboot.logs import setup_logging
-from firstboot.metadata import DEFAULT_BASE, Metadata
+from firstboot.metadata import DEFAULT_BASE, Metadata, MetadataError
 from firstboot.probes import LoopbackHttp, run_command
 from firstboot.proof import STATUS, build_status
 from firstboot.state import load_state
@@ -42,12 +54,72 @@ def build_agent(layout: Layout, inputs: Inputs, metadata_url: str | None = None)
                  free_disk_gb=host.disk_free_gb, metadata=lambda: Metadata(md_url))
 
 
+def backup_world(agent: Agent) -> BackupWorld:
+    """The backup's world from the agent's: its layout, settings, state, Spaces and metadata."""
+    md = agent.metadata()
+    droplet_id = md.droplet_id()  # MetadataError: said by the caller, before anything is taken
+
+    def serving() -> bool | None:
+        if agent.deploy.reserved_ip.mode == "none":
+            return None
+        try:
+            return md.get("reserved_ip/ipv4/active").strip().lower() == "true"
+        except (MetadataError, OSError, ValueError):
+            return None  # cannot tell: a backup too many beats none
+
+    return BackupWorld(agent.layout, agent.deploy, load_state(agent.layout.state_json), SubprocessProcesses(),
+                       agent.spaces_factory, agent.clock.now, lambda: droplet_id, serving, agent.compose.base())
+
+
+def run_backup(layout: Layout, agent: Agent, kind: BackupKind) -> int:
+    """0 uploaded (or skipped), 75 kept on the droplet for the publish timer, 1 failed, 2 refused."""
+    layout.backups_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    lock = acquire_file_lock(layout.backup_lock_file)
+    if lock is None:
+        print(json.dumps(Outcome(None, FAILED, None, ["another backup is running"]).to_dict()))
+        return 1
+    try:
+        outcome = take_backup(backup_world(agent), kind)
+    except BackupRefused as e:
+        print(json.dumps({**Outcome(None, "refused", None, [str(e)]).to_dict()}))
+        return 2
+    except (BackupFailed, MetadataError) as e:
+        print(json.dumps(Outcome(None, FAILED, None, [str(e)]).to_dict()))
+        return 1
+    print(json.dumps(outcome.to_dict()))
+    return 0 if outcome.status in ("uploaded", "skipped") else EX_TEMPFAIL
+
+
+def retry_pending_backups(layout: Layout, agent: Agent) -> int:
+    """The publish timer's part: upload the sets waiting in the backups' outbox; how many still wait."""
+    if not pending_ids(layout):
+        return 0
+    lock = acquire_file_lock(layout.backup_lock_file)
+    if lock is None:
+        return 0  # a backup is running and uploads what waits itself
+    try:
+        world = backup_world(agent)
+    except MetadataError as e:
+        log.warning("pending backups not retried: %s", e)
+        return len(pending_ids(layout))
+    outcomes = upload_pending(world)
+    waiting = [o for o in outcomes.values() if o.status != "uploaded"]
+    if outcomes:
+        log.info("backups: %d uploaded, %d waiting", len(outcomes) - len(waiting), len(waiting))
+    return len(waiting)
+
+
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python3 -m firstboot.agent", description=DESCRIPTION)
-    ap.add_argument("command", choices=("run", "resume", "status", "publish"),
+    ap.add_argument("command", choices=("run", "resume", "status", "publish", "backup"),
                     help="run: start or continue the deploy; resume: continue one that was interrupted; "
-                         "status: print status.json; publish: upload what waits in the outbox and retry "
-                         "a DNS record the cutover could not set")
+                         "status: print status.json; publish: upload what waits in the outbox (proofs, "
+                         "backups) and retry a DNS record the cutover could not set; backup: take a backup "
+                         "of the database and filestore and upload it to Spaces (prints one JSON line: "
+                         "backup_id, status, location)")
+    ap.add_argument("--kind", choices=[k.value for k in BackupKind], default=BackupKind.MANUAL.value,
+                    help="backup: scheduled (the timer's, subject to retention), manual (kept until deleted), "
+                         "pre-upgrade")
     ap.add_argument("--root", default=os.environ.get("ODL_ROOT", "/"), help="file-system root (tests)")
     return ap
 
@@ -70,6 +142,11 @@ def main(argv: list[str] | None = None) -> int:
         return status(layout)
     if args.command == "publish" and not layout.secrets_env.exists():
         return 0  # no user-data: no Spaces, proofs stay on the droplet; never generate credentials here
+    if args.command == "backup":
+        # Its own lock, not the agent's: a backup may run beside the publish timer, never beside another backup.
+        inputs = load_inputs(layout)
+        setup_logging(layout, inputs.secrets)
+        return run_backup(layout, build_agent(layout, inputs), BackupKind(args.kind))
     lock = acquire_lock(layout, wait=args.command != "publish")
     if lock is None:
         if args.command == "publish":
@@ -86,9 +163,10 @@ def main(argv: list[str] | None = None) -> int:
         if agent.spaces_factory() is None:
             return EX_TEMPFAIL if dns == DNS_WAITING else 0
         done, errors = agent.drain_outbox()
+        backups_waiting = retry_pending_backups(layout, agent)
         log.info("publish: %d uploaded, %d waiting%s", len(done), len(errors),
                  f"; DNS record {dns}" if dns != DNS_NONE else "")
-        return 0 if not errors and dns != DNS_WAITING else EX_TEMPFAIL
+        return 0 if not errors and not backups_waiting and dns != DNS_WAITING else EX_TEMPFAIL
 
     if args.command == "resume" and load_state(layout.state_json) is None:
         print("nothing to resume: no state at", layout.state_json, file=sys.stderr)

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import re
 
-from firstboot.config import BackupsSpec
-
 BACKUP_SERVICE = "odoo-droplet-backup.service"
 BACKUP_TIMER = "odoo-droplet-backup.timer"
 
@@ -26,8 +24,8 @@ def check_schedule(schedule: str) -> str:
     return schedule
 
 
-def render_backup_timer(spec: BackupsSpec) -> str:
-    """The timer unit for `spec.schedule`. Persistent: a droplet that was off at the scheduled time backs
+def render_backup_timer(schedule: str) -> str:
+    """The timer unit for `schedule` (the settings' backups.schedule). Persistent: a droplet that was off at the scheduled time backs
     up when it is back; a random delay keeps a fleet from dumping at the same second."""
     return (
         "# Rendered by the odoo-droplet agent from the settings' backups.schedule: do not edit (the next\n"
@@ -36,7 +34,7 @@ def render_backup_timer(spec: BackupsSpec) -> str:
         "Description=odoo-droplet: scheduled backup of the database and filestore to Spaces\n"
         "\n"
         "[Timer]\n"
-        f"OnCalendar={check_schedule(spec.schedule)}\n"
+        f"OnCalendar={check_schedule(schedule)}\n"
         "Persistent=true\n"
         "RandomizedDelaySec=10min\n"
         f"Unit={BACKUP_SERVICE}\n"
