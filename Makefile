@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 MYPY := $(PY) -m mypy
 ARGS ?=
 
-.PHONY: bootstrap test test-fast lint typecheck demo image droplet verify status destroy doctor logs local-cloud local-down check-config render bench
+.PHONY: bootstrap test test-fast lint typecheck demo image droplet verify status destroy doctor logs backup backups local-cloud local-down check-config render bench
 
 bootstrap:
 	@bash scripts/bootstrap.sh
@@ -64,6 +64,15 @@ destroy:
 # name the probable cause. Exit 0 healthy, 1 a cause found. make doctor ARGS="--json"
 doctor:
 	$(CLI) doctor --config $(CONFIG) $(ARGS)
+
+# A manual backup now on the droplet holding the reserved IP (ARGS="--droplet ID" for another), uploaded to
+# Spaces: exit 0 uploaded, 1 failed or waiting for Spaces on the droplet, 2 no backups there. ARGS="--json"
+backup:
+	$(CLI) backup-now --config $(CONFIG) $(ARGS)
+
+# The backups in Spaces, newest first (kind, size, Odoo version, last verified). ARGS="--json"
+backups:
+	$(CLI) backups --config $(CONFIG) $(ARGS)
 
 # make logs ARGS="--service nginx --since 10m" (odoo, db, redis, nginx, agent; --follow)
 logs:

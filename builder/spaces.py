@@ -96,3 +96,37 @@ class Spaces:
             if not token:
                 break
         return out
+
+    def sizes(self, prefix: str) -> dict[str, int]:
+        """Every object under `prefix` with its size (bounded pagination)."""
+        out: dict[str, int] = {}
+        token = None
+        for _ in range(100):
+            kwargs: dict[str, Any] = {"Prefix": prefix}
+            if token:
+                kwargs["ContinuationToken"] = token
+            page = self._wrap(f"list {prefix}", self.client.list_objects_v2, **kwargs)
+            out.update({o["Key"]: int(o.get("Size", 0)) for o in page.get("Contents", [])})
+            token = page.get("NextContinuationToken")
+            if not token:
+                break
+        return out
+
+    def head(self, key: str) -> dict[str, str] | None:
+        """The object's headers as the droplet's client reads them (lower-case names: etag, x-amz-meta-*), or
+        None when there is no such object."""
+        try:
+            meta = self._wrap(f"head {key}", self.client.head_object, Key=key)
+        except KeyError:
+            return None
+        headers = {f"x-amz-meta-{k.lower()}": str(v) for k, v in (meta.get("Metadata") or {}).items()}
+        headers["etag"] = str(meta.get("ETag", ""))
+        return headers
+
+    def get_bytes(self, key: str) -> bytes | None:
+        try:
+            body = self._wrap(f"get {key}", self.client.get_object, Key=key)
+        except KeyError:
+            return None
+        data: bytes = body["Body"].read()
+        return data

@@ -7,7 +7,20 @@ from __future__ import annotations
 import argparse
 from typing import Protocol
 
-from builder.commands import check_config, destroy, doctor, droplet, image, local, logs, render, status, verify
+from builder.commands import (
+    backup_now,
+    backups,
+    check_config,
+    destroy,
+    doctor,
+    droplet,
+    image,
+    local,
+    logs,
+    render,
+    status,
+    verify,
+)
 from builder.commands import exec as exec_command
 from builder.commands.options import Subparsers
 from builder.output import Output
@@ -24,4 +37,4 @@ class Command(Protocol):
 
 
 COMMANDS: tuple[Command, ...] = (check_config, render, droplet, image, verify, status, destroy, doctor, logs,
-                                 exec_command, exec_command.shell, local)
+                                 exec_command, exec_command.shell, backups, backup_now, local)
