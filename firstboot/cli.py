@@ -99,10 +99,12 @@ def retry_pending_backups(layout: Layout, agent: Agent) -> int:
         return 0  # a backup is running and uploads what waits itself
     try:
         world = backup_world(agent)
+        outcomes = upload_pending(world)
     except MetadataError as e:
         log.warning("pending backups not retried: %s", e)
         return len(pending_ids(layout))
-    outcomes = upload_pending(world)
+    finally:
+        os.close(lock)  # flock: released with its descriptor
     waiting = [o for o in outcomes.values() if o.status != "uploaded"]
     if outcomes:
         log.info("backups: %d uploaded, %d waiting", len(outcomes) - len(waiting), len(waiting))
