@@ -1,0 +1,240 @@
+"""Backups on a local droplet (issue 11, Build 2, 4 and the `backups`/`backup-now` commands).
+
+One droplet is deployed from the baked snapshot with `odoo-droplet droplet` (it takes the reserved IP); rows are
+written into its database and a file into its filestore the way Odoo keeps them; then the operator's commands
+run as an operator runs them (subprocesses, over SSH with the local cloud's key and the pinned host keys).
+What is checked is what the operator and the business would notice: the timer is there, `backup-now` says the
+set is in Spaces and Spaces holds every part with the checksum the manifest names, the manifest counts the rows
+the database has, `backups` lists it, a Spaces outage keeps the set on the droplet until Spaces answers, and a
+backup killed in the middle leaves nothing that claims to be complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import requests
+from botocore.config import Config
+
+from localcloud import docker_backend as db
+from tests.e2e.conftest import REPO, poll
+
+pytestmark = pytest.mark.e2e
+
+STACK = "/etc/odoo-droplet/stack"
+PENDING = "/var/lib/odoo-droplet/backups/pending"
+STAGING = "/var/lib/odoo-droplet/backups/staging"
+AGENT = "PYTHONPATH=/opt/odoo-droplet python3 -m firstboot.agent"
+SPACES_BLOCK = "OUTPUT -d 10.213.0.1 -p tcp --dport 9000 -j REJECT --reject-with tcp-reset"
+
+
+@dataclass
+class Droplet:
+    id: int
+    project: str
+    env: dict[str, str]
+    workdir: Path
+    config: Path
+
+    def sh(self, script: str, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(["docker", "exec", db.container_name(self.id), "bash", "-c", script],
+                              capture_output=True, text=True, timeout=timeout, check=False,
+                              stdin=subprocess.DEVNULL)
+        if check:
+            assert proc.returncode == 0, f"{script!r} in the droplet: {proc.returncode} {proc.stderr[-2000:]!r}"
+        return proc
+
+    def psql(self, sql: str) -> str:
+        return self.sh(f"docker compose -p {self.project} -f {STACK}/docker-compose.yml exec -T db "
+                       f"psql -U odoo -d odoo -At -v ON_ERROR_STOP=1 -c \"{sql}\"").stdout.strip()
+
+    def cli(self, command: str, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "builder", command, "--config", str(self.config), *args],
+                              cwd=self.workdir, env={**self.env, "PYTHONPATH": str(REPO)}, capture_output=True,
+                              text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+    def bucket(self) -> Any:
+        s3 = boto3.client("s3", endpoint_url=self.env["SPACES_ENDPOINT"], region_name="nyc3",
+                          aws_access_key_id=self.env["SPACES_KEY"], aws_secret_access_key=self.env["SPACES_SECRET"],
+                          config=Config(retries={"max_attempts": 2}))
+        return s3, f"{self.project}-proofs"
+
+    def objects(self, prefix: str) -> dict[str, bytes]:
+        s3, bucket = self.bucket()
+        listed = s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
+        return {o["Key"]: s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read() for o in listed}
+
+
+def settings_yaml(project: str) -> str:
+    return f"""project: {project}
+ship_version: 1.0.0
+droplet: {{region: nyc3, size: s-2vcpu-4gb, base_image: debian-12-x64}}
+reserved_ip: auto
+odoo: {{image: odoo, tag: "18.0", prior_tag: 18.0-prior, modules: [base, web], database: odoo}}
+postgres: {{mode: selfhost, image: "postgres:16"}}
+edge: {{domain: erp.{project}.test, tls: self-signed}}
+spaces: {{region: nyc3, bucket: {project}-proofs}}
+gates: {{timeout_seconds: 300, soak_seconds: 0}}
+"""
+
+
+@pytest.fixture(scope="module")
+def deployed(baked_snapshot: dict[str, Any], tmp_path_factory: pytest.TempPathFactory,
+             timings: dict[str, float]) -> Iterator[Droplet]:
+    project = f"odlbak-{secrets.token_hex(3)}"
+    workdir = tmp_path_factory.mktemp("backups")
+    config = workdir / "deploy.yaml"
+    config.write_text(settings_yaml(project))
+    env = baked_snapshot["env"]
+    start = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "builder", "droplet", "--config", str(config), "--snapshot",
+                           str(baked_snapshot["snapshot_id"]), "--json"], cwd=workdir,
+                          env={**env, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=1200,
+                          stdin=subprocess.DEVNULL)
+    timings["backups e2e: healthy deploy"] = time.monotonic() - start
+    result = json.loads(proc.stdout) if proc.stdout.strip().startswith("{") else {}
+    droplet_id = result.get("droplet_id")
+    api = requests.Session()
+    api.headers["Authorization"] = f"Bearer {env['DIGITALOCEAN_TOKEN']}"
+    url, verify = env["DIGITALOCEAN_API_URL"].rstrip("/"), env["SSL_CERT_FILE"]
+    try:
+        assert proc.returncode == 0, f"deploy failed ({proc.returncode}):\n{proc.stderr[-4000:]}"
+        assert result.get("cutover"), result
+        yield Droplet(int(droplet_id), project, env, workdir, config)
+    finally:
+        if droplet_id:
+            api.delete(f"{url}/v2/droplets/{droplet_id}", timeout=120, verify=verify)
+        if result.get("reserved_ip"):
+            api.delete(f"{url}/v2/reserved_ips/{result['reserved_ip']}", timeout=60, verify=verify)
+
+
+@pytest.fixture(scope="module")
+def with_data(deployed: Droplet) -> dict[str, Any]:
+    """Partners written into the business's database, and one attachment kept as Odoo keeps it: a row in
+    ir_attachment whose store_fname names a file under the filestore, content-addressed by its SHA-1."""
+    d = deployed
+    names = [f"Customer {secrets.token_hex(4)}" for _ in range(5)]
+    for name in names:
+        d.psql(f"INSERT INTO res_partner (name, active) VALUES ('{name}', true)")
+    content = f"invoice {secrets.token_hex(16)}\n".encode()
+    sha1 = hashlib.sha1(content).hexdigest()
+    fname = f"{sha1[:2]}/{sha1}"
+    # The file as Odoo's own user writes it, in the data volume the Odoo container mounts.
+    d.sh(f"docker exec -i -u odoo {d.project}-odoo-1 sh -c 'mkdir -p /var/lib/odoo/filestore/odoo/{sha1[:2]} && "
+         f"cat > /var/lib/odoo/filestore/odoo/{fname}' <<'EOF'\n{content.decode()}EOF")
+    d.psql("INSERT INTO ir_attachment (name, type, store_fname, checksum, file_size, mimetype) VALUES "
+           f"('invoice.txt', 'binary', '{fname}', '{sha1}', {len(content)}, 'text/plain')")
+    return {"partners": int(d.psql("SELECT count(*) FROM res_partner")),
+            "attachments": int(d.psql("SELECT count(*) FROM ir_attachment")), "fname": fname}
+
+
+def test_the_backup_timer_is_installed_by_the_deploy(deployed: Droplet) -> None:
+    enabled = deployed.sh("systemctl is-enabled odoo-droplet-backup.timer", check=False)
+    assert enabled.stdout.strip() == "enabled", (enabled.stdout, enabled.stderr)
+    calendar = deployed.sh("systemctl show -p TimersCalendar odoo-droplet-backup.timer").stdout
+    assert "OnCalendar=" in calendar, calendar
+
+
+def test_backup_now_puts_a_complete_checked_set_in_spaces(deployed: Droplet, with_data: dict[str, Any],
+                                                          timings: dict[str, float]) -> None:
+    d = deployed
+    start = time.monotonic()
+    proc = d.cli("backup-now", "--json")
+    timings["backups e2e: backup-now (small database)"] = time.monotonic() - start
+    assert proc.returncode == 0, f"{proc.stdout}\n{proc.stderr[-3000:]}"
+    answer = json.loads(proc.stdout)
+    assert answer["status"] == "uploaded" and answer["backup_id"], answer
+    assert answer["backup_id"] in answer["location"]
+    objects = d.objects(f"backups/odoo/{answer['backup_id']}/")
+    manifest_key = next(k for k in objects if k.endswith("manifest.json"))
+    manifest = json.loads(objects[manifest_key])
+    # Every part the manifest names is in Spaces with the bytes it describes.
+    parts = manifest["parts"]
+    assert len(parts) >= 2, parts
+    for part in parts:
+        key = next(k for k in objects if k.endswith("/" + part["name"]))
+        assert hashlib.sha256(objects[key]).hexdigest() == part["sha256"], part["name"]
+        assert len(objects[key]) == part["size"], part["name"]
+    # The manifest counts what the database holds.
+    assert manifest["row_counts"]["res_partner"] == with_data["partners"], manifest["row_counts"]
+    assert manifest["row_counts"]["ir_attachment"] == with_data["attachments"], manifest["row_counts"]
+    assert manifest["database"] == "odoo" and str(manifest["odoo_version"]).startswith("18.0"), manifest
+    # Nothing is left on the droplet once Spaces holds it.
+    assert d.sh(f"ls -A {PENDING} 2>/dev/null | wc -l").stdout.strip() == "0"
+
+    listed = d.cli("backups", "--json", timeout=300)
+    assert listed.returncode == 0, listed.stderr[-2000:]
+    backups = json.loads(listed.stdout)["backups"]
+    mine = [b for b in backups if b["id"] == answer["backup_id"]]
+    assert len(mine) == 1, backups
+    assert set(mine[0]) >= {"id", "kind", "created", "size_bytes", "odoo_version", "encrypted", "verified"}
+    assert mine[0]["kind"] == "manual" and mine[0]["size_bytes"] == sum(p["size"] for p in parts)
+    assert mine[0]["encrypted"] is False
+
+
+def test_a_filestore_file_missing_fails_the_backup_loudly(deployed: Droplet, with_data: dict[str, Any]) -> None:
+    d = deployed
+    before = set(d.objects("backups/odoo/"))
+    d.sh(f"docker exec -u odoo {d.project}-odoo-1 mv /var/lib/odoo/filestore/odoo/{with_data['fname']} /tmp/held")
+    try:
+        proc = d.cli("backup-now", "--json")
+    finally:
+        d.sh(f"docker exec -u odoo {d.project}-odoo-1 mv /tmp/held /var/lib/odoo/filestore/odoo/{with_data['fname']}")
+    assert proc.returncode == 1, proc.stdout + proc.stderr[-2000:]
+    assert with_data["fname"].split("/")[1] in proc.stdout + proc.stderr, proc.stdout + proc.stderr[-2000:]
+    assert set(d.objects("backups/odoo/")) == before  # nothing new claims to be a backup
+    assert d.sh(f"ls -A {PENDING} 2>/dev/null | wc -l").stdout.strip() == "0"
+
+
+def test_spaces_down_keeps_the_set_pending_until_it_answers(deployed: Droplet) -> None:
+    """Spaces out of reach for this droplet alone (a REJECT in the droplet, as test_firstboot's outage): the
+    set stays on the droplet, `backup-now` says so and exits 1; the publish timer's run uploads it later."""
+    d = deployed
+    d.sh(f"iptables -I {SPACES_BLOCK}")
+    try:
+        proc = d.cli("backup-now", "--json")
+        pending = d.sh(f"ls -1 {PENDING}").stdout.split()
+    finally:
+        d.sh(f"iptables -D {SPACES_BLOCK}")
+    assert proc.returncode == 1, proc.stdout + proc.stderr[-2000:]
+    answer = json.loads(proc.stdout)
+    assert answer["status"] == "pending upload", answer
+    assert pending == [answer["backup_id"]], pending
+    assert not d.objects(f"backups/odoo/{answer['backup_id']}/")
+    published = d.sh("systemctl start odoo-droplet-publish.service", check=False)
+    assert published.returncode == 0, published.stderr
+    objects = poll(lambda: d.objects(f"backups/odoo/{answer['backup_id']}/") or None, 120,
+                   "the pending set in Spaces after the publish run", interval=2)
+    assert any(k.endswith("manifest.json") for k in objects)
+    assert d.sh(f"ls -A {PENDING} | wc -l").stdout.strip() == "0"
+
+
+def test_a_backup_killed_midway_leaves_no_complete_set_and_the_next_succeeds(deployed: Droplet) -> None:
+    d = deployed
+    before = set(d.objects("backups/odoo/"))
+    # The dump held up (PostgreSQL paused) so the agent is killed while it is in the middle of its work.
+    d.sh(f"docker pause {d.project}-db-1")
+    try:
+        d.sh(f"{{ {AGENT} backup --kind manual >/tmp/killed.out 2>&1 & echo $! > /tmp/killed.pid; }}")
+        poll(lambda: d.sh(f"ls -A {STAGING} 2>/dev/null | wc -l").stdout.strip() != "0" or None, 60,
+             "the backup's staging folder", interval=0.5)
+        d.sh("kill -9 $(cat /tmp/killed.pid)")
+    finally:
+        d.sh(f"docker unpause {d.project}-db-1")
+    assert d.sh(f"ls -A {PENDING} 2>/dev/null | wc -l").stdout.strip() == "0"
+    assert set(d.objects("backups/odoo/")) == before
+    proc = d.cli("backup-now", "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-2000:]
+    assert json.loads(proc.stdout)["status"] == "uploaded"
+    assert d.sh(f"ls -A {STAGING} 2>/dev/null | wc -l").stdout.strip() == "0"
