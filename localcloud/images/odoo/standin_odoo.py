@@ -13,6 +13,8 @@ touches, the way Odoo 18.0 does (checked against the 18.0 source; see DESIGN.md 
   `web.base.url`); unknown names are only warned about (exit 0); a missing dependency or a failed install
   exits 255 (`preload_registries` returns -1).
 - `odoo shell -d DB` with a script on stdin (`standin_shell`): how a deploy sets the admin password and login.
+- `odoo neutralize -d DB` (`standin_orm.neutralize`): crons off but the autovacuum, outgoing mail servers off,
+  `database.is_neutralized = true` (what the restore drill runs on its scratch copy).
 - server mode: `/web/health` (200 even when PostgreSQL is down; `?db_server_status=1` checks it: 500 with
   `"status": "fail", "db_server_status": false`), `/web/login` (the form with a CSRF token; a POST logs in:
   303 to `/odoo` and a new `session_id`, or the form again with "Wrong login/password"; 303 to the database
@@ -1160,9 +1162,42 @@ def shell_main(argv: list[str], environ: dict[str, str]) -> int:
         conn.close()
 
 
+def neutralize_main(argv: list[str], environ: dict[str, str]) -> int:
+    """`odoo neutralize -d DB` (Odoo 16+, odoo/cli/neutralize.py): crons off (but the autovacuum), outgoing mail
+    servers off, `database.is_neutralized` set, in one transaction; exit 1 when the database cannot be."""
+    args, unknown = build_parser().parse_known_args(argv)
+    conf = load_config(args, environ)
+    setup_logging(conf)
+    if unknown:
+        _log.info("odoo-droplet stand-in: neutralize options ignored: %s", " ".join(unknown))
+    dbs = split_modules(str(conf["db_name"]))
+    if len(dbs) != 1:
+        _log.error("Neutralize needs exactly one database (-d).")
+        return 1
+    try:
+        conn = connect(conf, dbs[0])
+    except _psycopg2().Error as e:
+        _log.error("Cannot connect to %s: %s", dbs[0], str(e).strip())
+        return 1
+    try:
+        with conn.cursor() as cr:
+            orm.neutralize(cr)
+        conn.commit()
+    except (orm.OrmError, _psycopg2().Error) as e:
+        conn.rollback()
+        _log.error("Neutralization of %s failed: %s", dbs[0], str(e).strip())
+        return 1
+    finally:
+        conn.close()
+    _log.info("Neutralization finished")
+    return 0
+
+
 def main(argv: list[str], environ: dict[str, str]) -> int:
     if argv[:1] == ["shell"]:
         return shell_main(argv[1:], environ)
+    if argv[:1] == ["neutralize"]:
+        return neutralize_main(argv[1:], environ)
     # Odoo accepts many more flags than a deploy uses; the stand-in ignores those (with a warning) rather
     # than failing on a valid real-Odoo command line.
     args, unknown = build_parser().parse_known_args(argv)

@@ -87,6 +87,16 @@ SCHEMA = (
         file_size integer, checksum varchar(40), mimetype varchar, index_content text, original_id integer,
         create_uid integer, create_date timestamp without time zone DEFAULT (now() at time zone 'UTC'),
         write_uid integer, write_date timestamp without time zone DEFAULT (now() at time zone 'UTC'))""",
+    """CREATE TABLE IF NOT EXISTS ir_cron (
+        id serial PRIMARY KEY, cron_name varchar NOT NULL, active boolean DEFAULT true,
+        interval_number integer DEFAULT 1, interval_type varchar DEFAULT 'days', nextcall timestamp without time zone,
+        create_uid integer, create_date timestamp without time zone DEFAULT (now() at time zone 'UTC'),
+        write_uid integer, write_date timestamp without time zone DEFAULT (now() at time zone 'UTC'))""",
+    """CREATE TABLE IF NOT EXISTS ir_mail_server (
+        id serial PRIMARY KEY, name varchar NOT NULL, smtp_host varchar, smtp_port integer DEFAULT 25,
+        active boolean DEFAULT true,
+        create_uid integer, create_date timestamp without time zone DEFAULT (now() at time zone 'UTC'),
+        write_uid integer, write_date timestamp without time zone DEFAULT (now() at time zone 'UTC'))""",
     "CREATE INDEX IF NOT EXISTS ir_attachment_res_idx ON ir_attachment (res_model, res_id)",
     "CREATE INDEX IF NOT EXISTS ir_attachment_checksum_index ON ir_attachment (checksum)",
 )
@@ -98,6 +108,9 @@ BASE_PARTNERS = (
     (3, "Administrator", False, True, "admin@yourcompany.example.com"),
     (4, "Public user", False, False, None),
 )
+# The crons `-i base` creates (base/data/ir_cron_data.xml), by name; neutralize keeps the first one running.
+AUTOVACUUM_CRON = "Base: Auto-vacuum internal data"
+BASE_CRONS = (AUTOVACUUM_CRON, "Base: Portal Users Deletion")
 # (id, login, partner_id, active, share)
 BASE_USERS = (
     (SUPERUSER_ID, "__system__", 2, False, False),
@@ -142,6 +155,10 @@ def ensure_base(cr: Cursor, http_port: int) -> None:
                 (uid, login, password, active, partner_id, share),
             )
         cr.execute("SELECT setval('res_users_id_seq', (SELECT max(id) FROM res_users))")
+    cr.execute("SELECT count(*) FROM ir_cron")
+    if not _one(cr)[0]:
+        for name in BASE_CRONS:
+            cr.execute("INSERT INTO ir_cron (cron_name, create_uid, write_uid) VALUES (%s, 1, 1)", (name,))
     defaults: dict[str, Callable[[], str]] = {
         "database.secret": lambda: str(uuid.uuid4()),
         "database.uuid": lambda: str(uuid.uuid1()),
@@ -182,6 +199,30 @@ def set_param(cr: Cursor, key: str, value: object, uid: int) -> None:
         " write_date = now() at time zone 'UTC'",
         (key, str(value), uid, uid),
     )
+
+
+# ----------------------------------------------------------------------------------------- neutralize
+
+# `odoo neutralize -d DB` (odoo/cli/neutralize.py): every installed module's data/neutralize.sql, in one
+# transaction. What base's does that a user notices: no cron runs (but the autovacuum), no outgoing mail
+# server is used, and the database says it is neutralized (the web client shows a banner).
+NEUTRALIZE_SQL = (
+    "UPDATE ir_cron SET active = false WHERE cron_name <> %s",
+    "UPDATE ir_mail_server SET active = false",
+    "INSERT INTO ir_config_parameter (key, value, create_uid, write_uid) VALUES ('database.is_neutralized', 'true', 1, 1)"
+    " ON CONFLICT (key) DO UPDATE SET value = 'true', write_date = now() at time zone 'UTC'",
+)
+
+
+def neutralize(cr: Cursor) -> None:
+    """The statements of `odoo neutralize`, on a database that has base (the caller commits)."""
+    if not has_base_tables(cr):
+        raise OrmError("odoo.exceptions.UserError", "the database has no base module: nothing to neutralize")
+    for ddl in SCHEMA:  # a database made before these tables existed gets them, as `-u base` would
+        cr.execute(ddl)
+    cr.execute(NEUTRALIZE_SQL[0], (AUTOVACUUM_CRON,))
+    for sql in NEUTRALIZE_SQL[1:]:
+        cr.execute(sql)
 
 
 # ----------------------------------------------------------------------------------------- res.users
