@@ -59,7 +59,7 @@ from firstboot.backup.manifest import (
 )
 from firstboot.backup.queries import SNAPSHOT_OPEN_SQL, parse_attachments, parse_snapshot_id
 from firstboot.backup.retention import PrunePlan, RetentionPolicy, plan_prune
-from firstboot.backup.schedule import BACKUP_TIMER, render_backup_timer
+from firstboot.backup.schedule import BACKUP_TIMER, VERIFY_TIMER, render_backup_timer, render_verify_timer
 from firstboot.backup.upload import BackupStatus, plan_upload
 from firstboot.config import Deploy
 from firstboot.contract.layout import Layout
@@ -498,9 +498,11 @@ def record_outcome(layout: Layout, outcome: Outcome) -> None:
 
 
 def install_backup_timer(layout: Layout, deploy: Deploy, run: Callable[[tuple[str, ...]], bool]) -> bool:
-    """Write the timer rendered from the settings and enable it (`run` executes a command, True when it
-    succeeded). A droplet that takes no backups (disabled, managed PostgreSQL, no Spaces) gets none."""
+    """Write the backup timer rendered from the settings, and the weekly restore drill's timer
+    (firstboot/backup_verify.py), and enable both (`run` executes a command, True when it succeeded). A droplet
+    that takes no backups (disabled, managed PostgreSQL, no Spaces) gets neither."""
     if not deploy.backups.enabled or deploy.postgres.mode != "selfhost" or deploy.spaces is None:
         return False
     atomic_write(layout.systemd_dir / BACKUP_TIMER, render_backup_timer(deploy.backups.schedule), 0o644)
-    return run(("systemctl", "daemon-reload")) and run(("systemctl", "enable", "--now", BACKUP_TIMER))
+    atomic_write(layout.systemd_dir / VERIFY_TIMER, render_verify_timer(), 0o644)
+    return run(("systemctl", "daemon-reload")) and run(("systemctl", "enable", "--now", BACKUP_TIMER, VERIFY_TIMER))

@@ -1,4 +1,4 @@
-"""The first-boot agent's command line: `python3 -m firstboot.agent run|resume|status|publish|backup`.
+"""The first-boot agent's command line: `python3 -m firstboot.agent run|resume|status|publish|backup|verify`.
 
 The shell around the core: real adapters (commands, HTTP, clock, metadata, host resources), the lock,
 the log. systemd runs it (firstboot/systemd/).
@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from firstboot.backup.ids import BackupKind
+from firstboot.backup_verify import REFUSED, VerifyOutcome, VerifyRefused, record_verify, verify
 from firstboot.backups import (
     FAILED,
     BackupFailed,
@@ -90,6 +91,26 @@ def run_backup(layout: Layout, agent: Agent, kind: BackupKind) -> int:
     return 0 if outcome.status in ("uploaded", "skipped") else EX_TEMPFAIL
 
 
+def run_verify(layout: Layout, agent: Agent, backup_id: str | None, wait: bool) -> int:
+    """The restore drill: 0 passed, 1 failed (every problem named), 2 nothing to drill (refused)."""
+    layout.backups_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    lock = acquire_file_lock(layout.backup_lock_file, wait)  # never beside a backup (same folder, same disk)
+    if lock is None:
+        print(json.dumps(VerifyOutcome(backup_id, "failed", problems=["a backup is running: try again"]).to_dict()))
+        return 1
+    try:
+        world = backup_world(agent)
+        outcome = verify(world, backup_id)
+    except (VerifyRefused, MetadataError) as e:
+        print(json.dumps(VerifyOutcome(backup_id, REFUSED, problems=[str(e)]).to_dict()))
+        return 2
+    finally:
+        os.close(lock)
+    record_verify(world, outcome)
+    print(json.dumps(outcome.to_dict()))
+    return 0 if outcome.status == "passed" else 1
+
+
 def retry_pending_backups(layout: Layout, agent: Agent) -> int:
     """The publish timer's part: upload the sets waiting in the backups' outbox; how many still wait."""
     if not pending_ids(layout):
@@ -113,12 +134,16 @@ def retry_pending_backups(layout: Layout, agent: Agent) -> int:
 
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python3 -m firstboot.agent", description=DESCRIPTION)
-    ap.add_argument("command", choices=("run", "resume", "status", "publish", "backup"),
+    ap.add_argument("command", choices=("run", "resume", "status", "publish", "backup", "verify"),
                     help="run: start or continue the deploy; resume: continue one that was interrupted; "
                          "status: print status.json; publish: upload what waits in the outbox (proofs, "
                          "backups) and retry a DNS record the cutover could not set; backup: take a backup "
                          "of the database and filestore and upload it to Spaces (prints one JSON line: "
-                         "backup_id, status, location)")
+                         "backup_id, status, location); verify: the restore drill of a backup in Spaces (the "
+                         "newest complete one unless --backup) into a scratch database, dropped after, the "
+                         "result recorded beside the set (prints one JSON line: backup_id, status, problems)")
+    ap.add_argument("--backup", metavar="ID", help="verify: the backup to drill (default: the newest complete one)")
+    ap.add_argument("--wait", action="store_true", help="verify: wait for a running backup instead of failing")
     ap.add_argument("--kind", choices=[k.value for k in BackupKind], default=BackupKind.MANUAL.value,
                     help="backup: scheduled (the timer's, subject to retention), manual (kept until deleted), "
                          "pre-upgrade")
@@ -149,6 +174,10 @@ def main(argv: list[str] | None = None) -> int:
         inputs = load_inputs(layout)
         setup_logging(layout, inputs.secrets)
         return run_backup(layout, build_agent(layout, inputs), BackupKind(args.kind))
+    if args.command == "verify":
+        inputs = load_inputs(layout)
+        setup_logging(layout, inputs.secrets)
+        return run_verify(layout, build_agent(layout, inputs), args.backup, args.wait)
     lock = acquire_lock(layout, wait=args.command != "publish")
     if lock is None:
         if args.command == "publish":

@@ -12,6 +12,11 @@ import re
 
 BACKUP_SERVICE = "odoo-droplet-backup.service"
 BACKUP_TIMER = "odoo-droplet-backup.timer"
+# The restore drill (firstboot/backup_verify.py), weekly: Sunday morning, hours after a nightly backup began
+# (both take the backups' lock; the drill waits for a backup still running).
+VERIFY_SERVICE = "odoo-droplet-verify.service"
+VERIFY_TIMER = "odoo-droplet-verify.timer"
+VERIFY_SCHEDULE = "Sun *-*-* 05:00:00"
 
 # What an OnCalendar expression is made of, and nothing that ends a line of the unit (builder/settings.py
 # checks the same; the droplet checks again because deploy.json is the droplet's input).
@@ -38,6 +43,26 @@ def render_backup_timer(schedule: str) -> str:
         "Persistent=true\n"
         "RandomizedDelaySec=10min\n"
         f"Unit={BACKUP_SERVICE}\n"
+        "\n"
+        "[Install]\n"
+        "WantedBy=timers.target\n"
+    )
+
+
+def render_verify_timer(schedule: str = VERIFY_SCHEDULE) -> str:
+    """The weekly restore drill's timer: the newest complete backup restored into a scratch database,
+    checked and dropped (`python3 -m firstboot.agent verify`), its result recorded in Spaces."""
+    return (
+        "# Rendered by the odoo-droplet agent beside odoo-droplet-backup.timer: do not edit. Starts\n"
+        "# odoo-droplet-verify.service (python3 -m firstboot.agent verify: the restore drill).\n"
+        "[Unit]\n"
+        "Description=odoo-droplet: weekly restore drill of the newest backup\n"
+        "\n"
+        "[Timer]\n"
+        f"OnCalendar={check_schedule(schedule)}\n"
+        "Persistent=true\n"
+        "RandomizedDelaySec=30min\n"
+        f"Unit={VERIFY_SERVICE}\n"
         "\n"
         "[Install]\n"
         "WantedBy=timers.target\n"
