@@ -77,6 +77,9 @@ class ProofBucket:
     def keys(self, prefix: str) -> list[str]:
         return [k for k in self.docs if k.startswith(prefix)]
 
+    def sizes(self, prefix: str) -> dict[str, int]:  # the backups `status` lists: none here
+        return {}
+
     def url(self, key: str) -> str:
         return f"s3://acme-proofs/{key}"
 
