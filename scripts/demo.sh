@@ -4,8 +4,9 @@
 #   2. bake the snapshot with the project's own Packer template (reused when this commit's snapshot exists)
 #   3. deploy it: gates pass, proofs in Spaces, the reserved IP and the DNS record (erp.odoo-demo.test, in the
 #      zone `local up` keeps) move to the new droplet
-#   4. deploy a broken tag: it rolls back on its own, the reserved IP stays where it was
-#   5. verify from outside and show where the proofs are
+#   4. take a backup on the healthy droplet (backup-now: database and filestore to Spaces) and list it
+#   5. deploy a broken tag: it rolls back on its own, the reserved IP stays where it was
+#   6. verify from outside and show where the proofs are
 #
 # Safe to run again: a second run deploys a fresh healthy droplet, which takes the reserved IP, then
 # destroys the droplets the previous run left (none of them holds the IP any more), so the cloud ends
@@ -113,6 +114,30 @@ if [ -n "${previous// /}" ]; then
   step_done "${#gone[@]} destroyed"
 fi
 
+step "backup" "backup: backup-now on the healthy droplet (database and filestore to Spaces), then backups lists it"
+set +e
+$CLI backup-now --config "$CONFIG" --json >"$STATE/backup.json"
+code=$?
+set -e
+backup_id=$(field "$STATE/backup.json" backup_id)
+echo "backup $backup_id: $(field "$STATE/backup.json" status) at $(field "$STATE/backup.json" location) (exit $code)"
+if [ "$code" -ne 0 ] || [ -z "$backup_id" ]; then
+  echo "demo: backup-now should have uploaded a backup (exit $code): $(field "$STATE/backup.json" error)" >&2
+  exit 1
+fi
+$CLI backups --config "$CONFIG" --json >"$STATE/backups.json"
+listed=$("$PY" -c 'import json,sys
+doc = json.load(open(sys.argv[1]))
+b = next((b for b in doc["backups"] if b["id"] == sys.argv[2]), None)
+print("" if b is None else "%s %s, %s bytes, Odoo %s, %s" % (b["id"], b["kind"], b["size_bytes"], b["odoo_version"], b["status"]))' \
+  "$STATE/backups.json" "$backup_id")
+if [ -z "$listed" ]; then
+  echo "demo: backups does not list $backup_id (see $STATE/backups.json)" >&2
+  exit 1
+fi
+echo "  listed: $listed"
+step_done "$listed"
+
 step "broken deploy" "deploy a broken tag ($BROKEN_TAG): it must roll back and leave the reserved IP alone"
 set +e
 $CLI droplet --config "$CONFIG" --snapshot "$snapshot" --tag "$BROKEN_TAG" --json >"$STATE/broken.json"
@@ -150,6 +175,8 @@ printf '%s\n' "${timeline[@]}"
 printf '  %-16s %5ss\n' "total" "$total"
 printf '\ndemo finished in %ss. Droplets left running for you: %s (healthy, holds %s) and %s (rolled back).\n' \
   "$total" "$healthy" "$rip" "$broken"
+# shellcheck disable=SC2016  # the commands are meant literally
+printf 'Backup: %s (in Spaces under backups/; `odoo-droplet backups` lists it, `backups verify` drills it).\n' "$listed"
 printf 'DNS record: %s (in the zone the local cloud keeps, as DigitalOcean DNS would).\n' "$dns"
 printf 'Proofs: %s and %s (local Spaces at %s).\n' "$(field "$STATE/healthy.json" proofs)" \
   "$(field "$STATE/broken.json" proofs)" "$SPACES_ENDPOINT"
