@@ -365,7 +365,8 @@ def test_the_timer_is_rendered_from_the_settings_and_enabled(tmp_path):
     assert install_backup_timer(Layout(tmp_path), d, lambda argv: ran.append(argv) or True)
     unit = (Layout(tmp_path).systemd_dir / BACKUP_TIMER).read_text()
     assert "OnCalendar=*-*-* 03:00:00\n" in unit and "Persistent=true" in unit
-    assert ran == [("systemctl", "daemon-reload"), ("systemctl", "enable", "--now", BACKUP_TIMER)]
+    assert ran == [("systemctl", "daemon-reload"),
+                   ("systemctl", "enable", "--now", BACKUP_TIMER, "odoo-droplet-verify.timer")]
     assert "OnCalendar=daily\n" in render_backup_timer(BackupsSpec().schedule)
     assert not install_backup_timer(Layout(tmp_path / "x"), deploy(backups=BackupsSpec(enabled=False)), print)
     with pytest.raises(ValueError):
