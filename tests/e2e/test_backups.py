@@ -11,11 +11,14 @@ backup killed in the middle leaves nothing that claims to be complete.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import io
 import json
 import secrets
 import subprocess
 import sys
+import tarfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -238,3 +241,79 @@ def test_a_backup_killed_midway_leaves_no_complete_set_and_the_next_succeeds(dep
     assert proc.returncode == 0, proc.stdout + proc.stderr[-2000:]
     assert json.loads(proc.stdout)["status"] == "uploaded"
     assert d.sh(f"ls -A {STAGING} 2>/dev/null | wc -l").stdout.strip() == "0"
+
+
+def newest_backup(d: Droplet) -> dict[str, Any]:
+    listed = d.cli("backups", "--json", timeout=300)
+    assert listed.returncode == 0, listed.stderr[-2000:]
+    backups = json.loads(listed.stdout)["backups"]
+    assert backups, "no backup listed"
+    return max(backups, key=lambda b: b["created"])
+
+
+def test_the_drill_restores_a_backup_into_a_scratch_database_checks_it_and_records_it(
+        deployed: Droplet, with_data: dict[str, Any], timings: dict[str, float]) -> None:
+    d = deployed
+    newest = newest_backup(d)
+    start = time.monotonic()
+    proc = d.cli("backups", "verify", newest["id"], "--json")
+    timings["backups e2e: backups verify (small database)"] = time.monotonic() - start
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+    answer = json.loads(proc.stdout)
+    assert answer["status"] == "passed" and answer["backup_id"] == newest["id"], answer
+    assert answer["attachments_checked"] >= 1, answer  # the invoice written by the fixture, at least
+    assert str(answer["scratch_database"]).startswith("odoo_drill_"), answer
+    # The scratch copy is gone, and only it was neutralised: the business's database is as it was.
+    assert "_drill_" not in d.psql("SELECT string_agg(datname, ',') FROM pg_database")
+    assert d.psql("SELECT count(*) FROM ir_config_parameter WHERE key = 'database.is_neutralized'") == "0"
+    assert int(d.psql("SELECT count(*) FROM res_partner")) == with_data["partners"]
+    assert d.sh("test -e /var/lib/odoo-droplet/backups/drill", check=False).returncode == 1
+    record = json.loads(d.objects(f"backups/odoo/{newest['id']}/verification.json")
+                        [f"backups/odoo/{newest['id']}/verification.json"])
+    assert record["passed"] is True, record
+    assert newest_backup(d)["verified"], "backups does not show the drilled set as verified"
+
+
+def test_the_drill_catches_a_backup_whose_filestore_misses_a_file(deployed: Droplet,
+                                                                   with_data: dict[str, Any]) -> None:
+    """A set consistent with its own manifest (checksums match) whose filestore archive lacks the invoice's file
+    (as a backup taken by a careless tool would be): only restoring it and reading every attachment finds it."""
+    d = deployed
+    taken = d.cli("backup-now", "--json")
+    assert taken.returncode == 0, taken.stdout + taken.stderr[-2000:]
+    backup_id = json.loads(taken.stdout)["backup_id"]
+    prefix = f"backups/odoo/{backup_id}/"
+    objects = d.objects(prefix)
+    s3, bucket = d.bucket()
+    old = tarfile.open(fileobj=io.BytesIO(objects[prefix + "filestore.tar"]))
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as new:
+        kept = 0
+        for member in old.getmembers():
+            if member.name.endswith(with_data["fname"]):
+                continue
+            new.addfile(member, old.extractfile(member) if member.isfile() else None)
+            kept += 1
+    assert kept < len(old.getmembers()), "the invoice's file was not in the archive to begin with"
+
+    def put(key: str, body: bytes) -> None:
+        md5 = hashlib.md5(body, usedforsecurity=False)
+        s3.put_object(Bucket=bucket, Key=key, Body=body, ContentMD5=base64.b64encode(md5.digest()).decode(),
+                      Metadata={"sha256": hashlib.sha256(body).hexdigest(), "md5": md5.hexdigest()})
+
+    tar = buf.getvalue()
+    manifest = json.loads(objects[prefix + "manifest.json"])
+    for part in manifest["parts"]:
+        if part["name"] == "filestore.tar":
+            part.update(size=len(tar), sha256=hashlib.sha256(tar).hexdigest())
+    put(prefix + "filestore.tar", tar)
+    put(prefix + "manifest.json", json.dumps(manifest, indent=1, sort_keys=True).encode())
+
+    proc = d.cli("backups", "verify", backup_id, "--json")
+    assert proc.returncode == 1, proc.stdout + proc.stderr[-3000:]
+    answer = json.loads(proc.stdout)
+    assert answer["status"] == "failed", answer
+    assert any(with_data["fname"].split("/")[1] in p for p in answer["problems"]), answer["problems"]
+    assert "_drill_" not in d.psql("SELECT string_agg(datname, ',') FROM pg_database")
+    record = json.loads(d.objects(prefix + "verification.json")[prefix + "verification.json"])
+    assert record["passed"] is False, record
