@@ -340,3 +340,84 @@ def restore_refusal(deploy: Deploy) -> str | None:
         return "the settings name no Spaces bucket: backups are read from Spaces"
     return None
 
+
+
+# ---------------------------------------------------------------------------------------------- the operator's
+
+RESTORED, PUT_BACK, FAILED, REFUSED = "restored", "put back", "failed", "refused"
+# Refused before anything changed, because of what was asked (exit 2); anything else is a failure (exit 1).
+REFUSED_KINDS = frozenset({RestoreFailureKind.NO_BACKUP, RestoreFailureKind.VERSION_MISMATCH,
+                           RestoreFailureKind.POSTGRES_TOO_NEW, RestoreFailureKind.NO_AGE_KEY})
+
+
+class SafetyBackupRefused(Exception):
+    """This droplet takes no backups (managed PostgreSQL, no Spaces): nothing is restored without one."""
+
+
+@dataclass
+class OperatorHooks:
+    """The side effects of `restore` besides the restore itself; firstboot/cli.py wires the real ones."""
+
+    safety_backup: Callable[[], str]  # takes one (uploaded, or kept in the outbox) and gives its id; raises
+    stop_odoo: Callable[[], bool]
+    start_odoo: Callable[[], bool]
+    gates: Callable[[], tuple[bool, list[dict[str, Any]]]]  # every gate, in rounds: (all passed, results)
+
+
+def operator_restore(world: RestoreWorld, source: str, hooks: OperatorHooks) -> tuple[dict[str, Any], int]:
+    """`python3 -m firstboot.agent restore BACKUP`: a safety backup of the live database first; Odoo stopped;
+    BACKUP restored into a new database and swapped in (the live one renamed aside); Odoo started; every gate.
+    A gate failing puts the safety backup back the same way (and runs the gates again). The JSON
+    `{"backup_id", "safety_backup_id", "status", "gates", ...}` and the exit status: 0 restored and every gate
+    passed, 1 failed (the live database as it was, or the safety backup put back), 2 refused (no such backup,
+    another Odoo series, a droplet that takes no backups) with nothing changed."""
+    result: dict[str, Any] = {"backup_id": None, "safety_backup_id": None, "status": FAILED, "gates": [],
+                              "problems": []}
+
+    def done(status: str, code: int, *problems: str) -> tuple[dict[str, Any], int]:
+        result["status"] = status
+        result["problems"] += list(problems)
+        return result, code
+
+    try:
+        safety = hooks.safety_backup()
+    except SafetyBackupRefused as e:
+        return done(REFUSED, 2, f"no safety backup, so no restore: {e}")
+    except Exception as e:  # noqa: BLE001 - whatever stopped it, nothing was restored
+        return done(FAILED, 1, f"the safety backup failed, so nothing was restored: {e}")
+    result["safety_backup_id"] = safety
+    log.info("restore: safety backup %s taken", safety)
+    stamp = stamp_for(world.now())
+    if not hooks.stop_odoo():
+        hooks.start_odoo()
+        return done(FAILED, 1, "Odoo could not be stopped: nothing was restored")
+    try:
+        outcome = restore_set(world, source, live_exists=True, odoo_running=False, stamp=stamp)
+    except RestoreError as e:
+        result["backup_id"] = e.backup_id
+        started = hooks.start_odoo()
+        code = 2 if e.kind in REFUSED_KINDS else 1
+        return done(REFUSED if code == 2 else FAILED, code, *(str(f) for f in e.failures),
+                    *(() if started else ("Odoo did not start again: see `odoo-droplet doctor`",)))
+    result.update(backup_id=outcome.backup_id, restored_rows=outcome.restored_rows,
+                  database_uuid=outcome.database_uuid, aside_database=outcome.aside_database)
+    passed, gates = hooks.gates() if hooks.start_odoo() else (False, [])
+    result["gates"] = gates
+    if passed:
+        return done(RESTORED, 0)
+    failing = ", ".join(g["name"] for g in gates if not g.get("passed")) or "Odoo did not start"
+    log.error("restore: gates failed after restoring %s (%s): putting the safety backup %s back",
+              outcome.backup_id, failing, safety)
+    hooks.stop_odoo()
+    try:
+        back = restore_set(world, safety, live_exists=True, odoo_running=False, stamp=f"{stamp}_back")
+    except RestoreError as e:
+        hooks.start_odoo()
+        return done(FAILED, 1, f"gates failed after restoring {outcome.backup_id}: {failing}",
+                    f"the safety backup {safety} could NOT be put back: {e}; the database before the restore "
+                    f"is kept as {outcome.aside_database}")
+    back_passed, back_gates = hooks.gates() if hooks.start_odoo() else (False, [])
+    result["put_back"] = {"backup_id": safety, "aside_database": back.aside_database, "gates": back_gates,
+                          "passed": back_passed}
+    return done(PUT_BACK, 1, f"gates failed after restoring {outcome.backup_id}: {failing}; the safety backup "
+                f"{safety} was put back" + ("" if back_passed else " but its gates fail too"))
