@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 MYPY := $(PY) -m mypy
 ARGS ?=
 
-.PHONY: bootstrap test test-fast lint typecheck demo image droplet verify status destroy doctor logs backup backups local-cloud local-down check-config render bench
+.PHONY: bootstrap test test-fast lint typecheck demo image droplet verify status destroy doctor logs backup backups restore local-cloud local-down check-config render bench
 
 bootstrap:
 	@bash scripts/bootstrap.sh
@@ -73,6 +73,12 @@ backup:
 # The backups in Spaces, newest first (kind, size, Odoo version, last verified). ARGS="--json"
 backups:
 	$(CLI) backups --config $(CONFIG) $(ARGS)
+
+# Restore a backup in place of the database: make restore ARGS="BACKUP [--droplet ID] [--json]" (BACKUP: an id
+# from make backups, or latest). A safety backup first; put back if a gate fails. Exit 0 restored, 1 failed or
+# put back, 2 refused (nothing changed)
+restore:
+	$(CLI) restore --config $(CONFIG) $(ARGS)
 
 # make logs ARGS="--service nginx --since 10m" (odoo, db, redis, nginx, agent; --follow)
 logs:

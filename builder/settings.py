@@ -189,6 +189,16 @@ class BackupsSettings(_Strict):
         return self
 
 
+class DatabaseSettings(_Strict):
+    # `fresh`, `latest` or a backup id: the words and the check are firstboot/config.py's (one source).
+    source: str = fc.DatabaseSpec.source
+
+    @field_validator("source")
+    @classmethod
+    def _source(cls, value: str) -> str:
+        return fc.check_database_source(value)
+
+
 class Settings(_Strict):
     """deploy.yaml. The same sections as `fc.Deploy`, except what the builder adds itself (endpoints,
     build, deploy_id) and `reserved_ip`, which the operator writes as one word or address."""
@@ -207,6 +217,7 @@ class Settings(_Strict):
     registry: RegistrySettings = RegistrySettings()
     gates: GatesSettings = GatesSettings()
     backups: BackupsSettings = BackupsSettings()
+    database: DatabaseSettings = DatabaseSettings()
 
     @field_validator("reserved_ip")
     @classmethod
@@ -229,6 +240,14 @@ class Settings(_Strict):
             self.edge.domain == self.dns.domain or self.edge.domain.endswith("." + self.dns.domain)
         ):
             raise ValueError(f"edge.domain {self.edge.domain} is not inside the DNS zone {self.dns.domain}")
+        if self.database.source != fc.DATABASE_SOURCE_FRESH:
+            if self.spaces is None:
+                raise ValueError(f"database.source {self.database.source!r} restores a backup from Spaces: "
+                                 "configure spaces too")
+            if self.postgres.mode != "selfhost":
+                raise ValueError(f"database.source {self.database.source!r} restores into the droplet's own "
+                                 "PostgreSQL: with postgres.mode 'managed', restore the cluster from "
+                                 "DigitalOcean's backups instead")
         if self.odoo.prior_tag and self.odoo.prior_tag == self.odoo.tag:
             raise ValueError("odoo.prior_tag must differ from odoo.tag (it is what a failed deploy rolls back to)")
         return self

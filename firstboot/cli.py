@@ -1,4 +1,4 @@
-"""The first-boot agent's command line: `python3 -m firstboot.agent run|resume|status|publish|backup|verify`.
+"""The first-boot agent's command line: `python3 -m firstboot.agent run|resume|status|publish|backup|verify|restore`.
 
 The shell around the core: real adapters (commands, HTTP, clock, metadata, host resources), the lock,
 the log. systemd runs it (firstboot/systemd/).
@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from firstboot.backup.ids import BackupKind
+from firstboot.backup.ids import BackupKind, is_backup_id
 from firstboot.backup_verify import REFUSED, VerifyOutcome, VerifyRefused, record_verify, verify
 from firstboot.backups import (
     FAILED,
@@ -132,16 +132,83 @@ def retry_pending_backups(layout: Layout, agent: Agent) -> int:
     return len(waiting)
 
 
+def run_restore(layout: Layout, agent: Agent, source: str | None) -> int:
+    """`restore BACKUP`: firstboot/restores.py `operator_restore`, wired to this droplet. One JSON line; exit
+    0 restored and every gate passed, 1 failed (or the safety backup put back), 2 refused."""
+    from firstboot.config import DATABASE_SOURCE_LATEST
+    from firstboot.restores import (
+        REFUSED,
+        OperatorHooks,
+        RestoreWorld,
+        SafetyBackupRefused,
+        operator_restore,
+        restore_refusal,
+    )
+    from firstboot.steps.verify import verify_rounds
+
+    def say(status: str, code: int, problem: str) -> int:
+        print(json.dumps({"backup_id": None, "safety_backup_id": None, "status": status, "gates": [],
+                          "problems": [problem]}))
+        return code
+
+    if not source or not (source == DATABASE_SOURCE_LATEST or is_backup_id(source)):
+        return say(REFUSED, 2, f"restore needs a backup id (or latest), got {source!r}")
+    why = restore_refusal(agent.deploy)
+    if why:
+        return say(REFUSED, 2, why)
+    agent_lock = acquire_lock(layout, wait=False)
+    if agent_lock is None:
+        return say("failed", 1, "the deploy agent is running on this droplet: restore when it has finished")
+    layout.backups_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    lock = acquire_file_lock(layout.backup_lock_file)
+    if lock is None:
+        return say("failed", 1, "a backup or restore is running on this droplet")
+    try:
+        world = backup_world(agent)
+    except MetadataError as e:
+        return say("failed", 1, f"the metadata service does not answer: {e}")
+    restore = RestoreWorld(layout, agent.deploy, agent.procs, agent.spaces_factory, agent.clock.now,
+                           agent.compose.base(), jobs=max(1, os.cpu_count() or 1))
+
+    def safety() -> str:
+        try:
+            outcome = take_backup(world, BackupKind.PRE_UPGRADE)
+        except BackupRefused as e:
+            raise SafetyBackupRefused(str(e)) from None
+        if not outcome.backup_id:
+            raise BackupFailed("; ".join(outcome.problems) or "no backup taken")
+        return outcome.backup_id
+
+    def gates() -> tuple[bool, list[dict[str, object]]]:
+        # The restored database keeps its own admin password: the gate checks the default one is refused.
+        outcome, results, _ = verify_rounds(agent, agent.deploy.gates.timeout_seconds, False)
+        return outcome == "pass", [{"name": g.name, "passed": g.passed, "detail": g.detail} for g, _ in results]
+
+    hooks = OperatorHooks(
+        safety_backup=safety,
+        stop_odoo=lambda: agent.run(agent.compose.stop("odoo"), timeout=180).ok,
+        start_odoo=lambda: agent.run(agent.compose.up("odoo"), timeout=300).ok,
+        gates=gates,
+    )
+    result, code = operator_restore(restore, source, hooks)
+    print(json.dumps(result))
+    return code
+
+
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python3 -m firstboot.agent", description=DESCRIPTION)
-    ap.add_argument("command", choices=("run", "resume", "status", "publish", "backup", "verify"),
+    ap.add_argument("command", choices=("run", "resume", "status", "publish", "backup", "verify", "restore"),
                     help="run: start or continue the deploy; resume: continue one that was interrupted; "
                          "status: print status.json; publish: upload what waits in the outbox (proofs, "
                          "backups) and retry a DNS record the cutover could not set; backup: take a backup "
                          "of the database and filestore and upload it to Spaces (prints one JSON line: "
                          "backup_id, status, location); verify: the restore drill of a backup in Spaces (the "
                          "newest complete one unless --backup) into a scratch database, dropped after, the "
-                         "result recorded beside the set (prints one JSON line: backup_id, status, problems)")
+                         "result recorded beside the set (prints one JSON line: backup_id, status, problems); "
+                         "restore BACKUP: a safety backup, BACKUP restored in place of the database, every gate, "
+                         "the safety backup put back if one fails (prints one JSON line: backup_id, "
+                         "safety_backup_id, status, gates)")
+    ap.add_argument("source", nargs="?", metavar="BACKUP", help="restore: a backup id, or latest")
     ap.add_argument("--backup", metavar="ID", help="verify: the backup to drill (default: the newest complete one)")
     ap.add_argument("--wait", action="store_true", help="verify: wait for a running backup instead of failing")
     ap.add_argument("--kind", choices=[k.value for k in BackupKind], default=BackupKind.MANUAL.value,
@@ -178,6 +245,10 @@ def main(argv: list[str] | None = None) -> int:
         inputs = load_inputs(layout)
         setup_logging(layout, inputs.secrets)
         return run_verify(layout, build_agent(layout, inputs), args.backup, args.wait)
+    if args.command == "restore":
+        inputs = load_inputs(layout)
+        setup_logging(layout, inputs.secrets)
+        return run_restore(layout, build_agent(layout, inputs), args.source)
     lock = acquire_lock(layout, wait=args.command != "publish")
     if lock is None:
         if args.command == "publish":

@@ -126,6 +126,39 @@ class BackupsSpec:
     pre_upgrade_days: int = 30
 
 
+# `database.source`: where a new droplet's database comes from. The one list of the words; any other value
+# must be a backup id (firstboot/backup/ids.py), checked by `check_database_source` on both sides.
+DATABASE_SOURCE_FRESH = "fresh"  # an empty database, `odoo -i` of the modules (the default)
+DATABASE_SOURCE_LATEST = "latest"  # the newest complete backup of `odoo.database` in Spaces
+DATABASE_SOURCE_WORDS = (DATABASE_SOURCE_FRESH, DATABASE_SOURCE_LATEST)
+
+
+def check_database_source(value: str) -> str:
+    """`fresh`, `latest` or a backup id (`20261202T030000Z-scheduled`); ValueError saying which are allowed."""
+    from firstboot.backup.ids import is_backup_id  # standard library only; imported here to keep config light
+
+    if value in DATABASE_SOURCE_WORDS or is_backup_id(value):
+        return value
+    raise ValueError(f"must be {' or '.join(repr(w) for w in DATABASE_SOURCE_WORDS)} or a backup id such as "
+                     "20261202T030000Z-scheduled (see `odoo-droplet backups`)")
+
+
+@dataclass(frozen=True)
+class DatabaseSpec:
+    """Where the database of a new droplet comes from (firstboot/steps/restore.py): `fresh`, `latest` (the
+    newest complete backup of `odoo.database` in Spaces) or one backup's id. Honoured only when the database
+    does not exist yet; a restored database keeps its database.uuid and database.secret ("move")."""
+
+    source: str = DATABASE_SOURCE_FRESH
+
+    def __post_init__(self) -> None:
+        check_database_source(self.source)
+
+    @property
+    def restores(self) -> bool:
+        return self.source != DATABASE_SOURCE_FRESH
+
+
 @dataclass(frozen=True)
 class Endpoints:
     """Where the droplet's clients talk to. The builder fills them from DIGITALOCEAN_API_URL and
@@ -161,6 +194,7 @@ class Deploy:
     registry: RegistrySpec = field(default_factory=RegistrySpec)
     gates: GatesSpec = field(default_factory=GatesSpec)
     backups: BackupsSpec = field(default_factory=BackupsSpec)
+    database: DatabaseSpec = field(default_factory=DatabaseSpec)
     endpoints: Endpoints = field(default_factory=Endpoints)
     build: BuildInfo = field(default_factory=BuildInfo)
     # Set by `odoo-droplet droplet` (deploy-YYYYMMDD-HHMMSS, also the droplet's tag) so the operator can follow
@@ -197,6 +231,7 @@ _NESTED: dict[str, type] = {
     "registry": RegistrySpec,
     "gates": GatesSpec,
     "backups": BackupsSpec,
+    "database": DatabaseSpec,
     "endpoints": Endpoints,
     "build": BuildInfo,
 }

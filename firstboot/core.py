@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from firstboot.backups import Processes, SubprocessProcesses
 from firstboot.clock import Clock
 from firstboot.config import Deploy, Resources
 from firstboot.contract.layout import Layout
@@ -66,6 +67,7 @@ class Agent:
         renderers: Renderers | None = None,
         chown: Callable[[Path, int], None] | None = None,
         steps: Mapping[str, StepFn] | None = None,
+        procs: Processes | None = None,
     ) -> None:
         self.layout = layout
         self.inputs = inputs
@@ -82,6 +84,8 @@ class Agent:
         self.renderers = renderers or Renderers.default()
         self.chown = chown or (lambda p, uid: os.chown(p, uid, 0))
         self.steps = steps  # None: firstboot/steps/ STEPS
+        # Runs the backups' and restores' Commands (pipelines, files as stdin/stdout); tests replace it.
+        self.procs: Processes = procs or SubprocessProcesses()
         self.compose = Compose(layout.stack_dir / "docker-compose.yml", self.renderers.project_name(self.deploy))
 
     # --- adapters built from settings ---------------------------------------------------------------

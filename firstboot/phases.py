@@ -1,8 +1,10 @@
 """The first-boot sequence and its pure decisions: which step runs next given the persisted state,
 and what to do after a verify. (Whether to cut over: firstboot/plans/cutover.py.)
 
-preflight -> configure -> start-data -> install -> start-app -> verify -> decide
-          -> [rollback -> configure -> start-data -> install -> start-app -> verify -> decide]
+preflight -> configure -> start-data -> restore -> install -> start-app -> verify -> decide
+          -> [rollback -> configure -> start-data -> restore -> install -> start-app -> verify -> decide]
+
+(restore: the database from a backup when `database.source` asks and there is none yet; else nothing.)
           -> publish -> cutover -> finalize
 
 A step is recorded in the state only once it completed, so after a crash the agent re-enters the step
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 from firstboot.contract.keys import LAST_GOOD_KEY
 from firstboot.state import Attempt, State
 
-ATTEMPT_PHASES = ("configure", "start-data", "install", "start-app", "verify")
+ATTEMPT_PHASES = ("configure", "start-data", "restore", "install", "start-app", "verify")
 ROLLBACK_PHASES = ("rollback", *ATTEMPT_PHASES)
 FINAL_STEPS = ("publish", "cutover", "finalize")
 # Steps recorded in `state.done` (once per deploy; decide once per attempt); the others are recorded in

@@ -123,11 +123,25 @@ def build_deploy_status(state: State, deploy: Deploy, now: dt.datetime, *, edge_
         "images": state.images,
         "resources": state.resources.to_dict(),
         "security": state.security.to_dict(),
+        "database": database_record(state, deploy),
         "runs": state.runs,
     }
     if status != "success":
         doc["error_message"] = state.error_message or state.fatal or "deploy did not succeed"
     return doc
+
+
+def database_record(state: State, deploy: Deploy) -> dict[str, Any]:
+    """`database`: where the served database came from. `source` as the settings say; `backup_id` and
+    `restored_rows` once a backup was restored (None otherwise); `status`: fresh, restored, kept (it existed),
+    failed (with `reason`), or not reached."""
+    rec = dict(state.database)
+    rec.setdefault("source", deploy.database.source)
+    rec.setdefault("backup_id", None)
+    rec.setdefault("restored_rows", None)
+    rec.setdefault("status", "not reached")
+    rec.pop("stamp", None)
+    return rec
 
 
 def _container_status(containers: dict[str, dict[str, Any]]) -> dict[str, Any]:

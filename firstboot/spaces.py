@@ -18,6 +18,8 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import os
+import shutil
 import time
 import urllib.error
 import urllib.parse
@@ -85,7 +87,8 @@ class Spaces:
         return f"{self.endpoint.rstrip('/')}/{self.bucket}/{urllib.parse.quote(key, safe='/-_.~')}"
 
     def _once(self, method: str, key: str, body: bytes | FileBody = b"", content_type: str | None = None,
-              query: str = "", headers_out: dict[str, str] | None = None) -> tuple[int, bytes]:
+              query: str = "", headers_out: dict[str, str] | None = None,
+              sink: Path | None = None) -> tuple[int, bytes]:
         url = self._url(key) + (f"?{query}" if query else "")
         if isinstance(body, FileBody):
             headers = sigv4_headers(method, url, self.region, self.access_key, self.secret_key, b"", self.now(),
@@ -103,6 +106,10 @@ class Spaces:
                 with urllib.request.urlopen(req, timeout=self.timeout) as r:  # noqa: S310
                     if headers_out is not None:
                         headers_out.update({k.lower(): v for k, v in r.headers.items()})
+                    if sink is not None and r.status == 200:
+                        with sink.open("wb") as f:  # streamed: a 1 GB dump is not held in memory
+                            shutil.copyfileobj(r, f, 1 << 20)
+                        return r.status, b""
                     return r.status, r.read()
         except urllib.error.HTTPError as e:
             return e.code, e.read()
@@ -133,6 +140,25 @@ class Spaces:
         if status != 200:
             raise SpacesError(f"GET {key}: {status} {data[:200]!r}")
         return data
+
+    def get_file(self, key: str, path: Path) -> bool:
+        """Download the object into `path` (0600, streamed); False when it does not exist. What arrived is
+        the caller's to check (a backup's parts against their manifest's SHA-256)."""
+        for attempt in range(self.attempts):
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            os.close(fd)
+            status, data = self._once("GET", key, sink=path)
+            if status == 200:
+                return True
+            if status == 404:
+                path.unlink(missing_ok=True)
+                return False
+            if status not in (0, 429, 500, 502, 503, 504):
+                break
+            if attempt + 1 < self.attempts:
+                self.sleep(min(8.0, 0.5 * 2**attempt))
+        path.unlink(missing_ok=True)
+        raise SpacesError(f"GET {key}: {status} {data[:200]!r}")
 
     def get_json(self, key: str) -> Any:
         data = self.get(key)

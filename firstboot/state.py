@@ -87,6 +87,8 @@ class State:
     images: dict[str, str] = field(default_factory=dict)
     resources: ResourcesRecord = field(default_factory=ResourcesRecord)
     security: SecurityRecord = field(default_factory=SecurityRecord)
+    # Where the database came from (firstboot/steps/restore.py): {"source", "backup_id", "restored_rows", ...}
+    database: dict[str, Any] = field(default_factory=dict)
     runs: int = 0  # how many times the agent started on this deploy (resumes = runs - 1)
     current: str | None = None  # the step in progress (for status.json)
 

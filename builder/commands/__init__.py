@@ -18,6 +18,7 @@ from builder.commands import (
     local,
     logs,
     render,
+    restore,
     status,
     verify,
 )
@@ -37,4 +38,4 @@ class Command(Protocol):
 
 
 COMMANDS: tuple[Command, ...] = (check_config, render, droplet, image, verify, status, destroy, doctor, logs,
-                                 exec_command, exec_command.shell, backups, backup_now, local)
+                                 exec_command, exec_command.shell, backups, backup_now, restore, local)

@@ -10,7 +10,7 @@ anywhere before leaves it as it was, and never leaves an empty database serving 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -33,6 +33,8 @@ from firstboot.backup.commands import (
 )
 from firstboot.backup.completeness import SetProblemKind, StoredObject, check_set_bytes
 from firstboot.backup.failures import RestoreFailure, RestoreFailureKind
+from firstboot.backup.ids import parse_backup_id
+from firstboot.backup.inventory import RemoteSet
 from firstboot.backup.keys import DUMP_PART, FILESTORE_PART, plain_part_name
 from firstboot.backup.manifest import Manifest
 from firstboot.backup.queries import database_uuid_query, parse_database_uuid
@@ -186,6 +188,26 @@ def plan_restore(manifest_bytes: bytes | None, local_listing: Mapping[str, Store
         *((remove_local(identity_file),) if identity_file else ()),
     )
     return RestorePlan(m, restored, aside, tuple(steps), cleanup)
+
+
+def choose_backup(sets: Sequence[RemoteSet], source: str) -> str | RestoreFailure:
+    """The backup id `source` names among the sets of one database as Spaces lists them: `latest` is the
+    newest complete set (by its id's time: a set without a manifest, or with a part missing or differing
+    from the manifest, is never the latest); a backup id must be there and complete. Otherwise why not."""
+    complete = [s for s in sets if s.completeness.complete]
+    if source == "latest":
+        if not complete:
+            seen = f" ({len(sets)} incomplete: {', '.join(s.backup_id for s in sets)})" if sets else ""
+            return RestoreFailure(RestoreFailureKind.NO_BACKUP, f"no complete backup in Spaces to restore{seen}")
+        return max(complete, key=lambda s: parse_backup_id(s.backup_id)).backup_id
+    found = next((s for s in sets if s.backup_id == source), None)
+    if found is None:
+        return RestoreFailure(RestoreFailureKind.NO_BACKUP, f"backup {source} is not in Spaces")
+    if found.completeness.complete:
+        return source
+    problem = found.completeness.problems[0]
+    return RestoreFailure(_SET_PROBLEM_KINDS[problem.kind], f"backup {source}: {'; '.join(found.completeness.reasons)}",
+                          problem.part)
 
 
 def failure_for(step: PlannedStep, stderr: str) -> RestoreFailure:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from firstboot import gates as G
 from firstboot.admin import base_url_gate, base_url_of
 from firstboot.core import Agent
@@ -25,22 +27,11 @@ def run(job: Job, step: Step) -> None:
     clock = agent.clock
     att = job.attempt(step)
     timeout = agent.deploy.gates.timeout_seconds
-    t0 = clock.monotonic()
-    samples: list[Sample] = []
     job.append_proof(HEALTHCHECK_LOG, f"# verify {att.tag} (attempt {step.attempt or 0}) at {iso(clock.now())}\n")
-    outcome, results = "retry", []
-    expected_url = base_url_of(agent)
     # The install set the admin password on a database this deploy created; an older database keeps its own.
     ours = bool((att.install.get("admin") or {}).get("password_set"))
-    for _ in range(10_000):  # bounded by the deadline well before this count
-        results = probe_round(agent, samples, expected_url, ours)
-        when = iso(clock.now())
-        for g, r in results:
-            job.append_proof(HEALTHCHECK_LOG, healthcheck_line(when, g.name, r, g.detail, g.passed, g.latency_ms))
-        outcome = G.round_outcome([g for g, _ in results], clock.monotonic() - t0, timeout)
-        if outcome != "retry":
-            break
-        clock.sleep(VERIFY_POLL_SECONDS)
+    outcome, results, samples = verify_rounds(agent, timeout, ours,
+                                              lambda line: job.append_proof(HEALTHCHECK_LOG, line))
     att.gates = [{**g.to_dict(), "status_code": r.status if r else None} for g, r in results]
     att.containers = {c.service: {"state": c.state, "health": c.health, "restarts": c.restart_count,
                                   "uptime": c.started_at} for c in (samples[-1][1] if samples else [])}
@@ -49,6 +40,27 @@ def run(job: Job, step: Step) -> None:
         job.failing_responses = [(g, r) for g, r in results if not g.passed]
         failing = ", ".join(g.name for g, _ in results if not g.passed)
         raise StepFailed(f"gates failed: {failing}")
+
+
+def verify_rounds(agent: Agent, timeout: float, admin_password_set: bool,
+                  log_line: Callable[[str], None] = lambda line: None) -> tuple[str, list[Probe], list[Sample]]:
+    """Probe every gate in rounds until all pass, one fails for good, or `timeout` runs out: ("pass" or
+    "fail", the last round's results, the container samples). Also what the operator's `restore` runs."""
+    clock = agent.clock
+    t0 = clock.monotonic()
+    samples: list[Sample] = []
+    outcome, results = "retry", []
+    expected_url = base_url_of(agent)
+    for _ in range(10_000):  # bounded by the deadline well before this count
+        results = probe_round(agent, samples, expected_url, admin_password_set)
+        when = iso(clock.now())
+        for g, r in results:
+            log_line(healthcheck_line(when, g.name, r, g.detail, g.passed, g.latency_ms))
+        outcome = G.round_outcome([g for g, _ in results], clock.monotonic() - t0, timeout)
+        if outcome != "retry":
+            break
+        clock.sleep(VERIFY_POLL_SECONDS)
+    return outcome, results, samples
 
 
 def containers(agent: Agent) -> list[G.ContainerInfo]:

@@ -167,7 +167,7 @@ def test_happy_path_every_gate_passes_then_proofs_then_cutover(tmp_path):
     assert json.loads(w.bucket[prefix + "status.json"])["done"] is True
     assert json.loads(w.bucket[prefix + "deploy_status.json"])["cutover"]["assigned"] is True
     # Phases timed, in order, each ok.
-    assert list(doc["phases"]) == ["preflight", "configure", "start-data", "install", "start-app", "verify",
+    assert list(doc["phases"]) == ["preflight", "configure", "start-data", "restore", "install", "start-app", "verify",
                                    "decide", "publish", "cutover", "finalize"]
     assert all(p["ok"] and p["seconds"] is not None for p in doc["phases"].values())
     # Installed once, with the configured tag; edge probes went to loopback with the domain's Host.

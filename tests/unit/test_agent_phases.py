@@ -45,7 +45,7 @@ def steps_until_end(s: State, outcome: dict[int, bool]) -> list[str]:
 def test_happy_sequence():
     s = st(prior_tag="old", prior_source="baked")
     assert steps_until_end(s, {0: True}) == [
-        "preflight", "configure", "start-data", "install", "start-app", "verify", "decide",
+        "preflight", "configure", "start-data", "restore", "install", "start-app", "verify", "decide",
         "publish", "cutover", "finalize"]
     assert s.status == "success"
 
@@ -53,8 +53,8 @@ def test_happy_sequence():
 def test_rollback_sequence():
     s = st(prior_tag="old", prior_source="baked")
     keys = steps_until_end(s, {0: False, 1: True})
-    assert keys[6:] == ["decide", "rollback", "rollback:configure", "rollback:start-data", "rollback:install",
-                        "rollback:start-app", "rollback:verify", "rollback:decide", "publish", "cutover",
+    assert keys[7:] == ["decide", "rollback", "rollback:configure", "rollback:start-data", "rollback:restore",
+                        "rollback:install", "rollback:start-app", "rollback:verify", "rollback:decide", "publish", "cutover",
                         "finalize"]
     assert s.status == "rolled_back" and [a.tag for a in s.attempts] == ["new", "old"]
 
@@ -72,7 +72,7 @@ def test_rollback_failing_too_is_failed_and_there_is_no_third_attempt():
 
 
 def test_resume_reenters_the_interrupted_step():
-    s = st(done=["preflight"], attempts=[Attempt(tag="new", done=["configure", "start-data"])])
+    s = st(done=["preflight"], attempts=[Attempt(tag="new", done=["configure", "start-data", "restore"])])
     assert next_step(s) == Step("install", 0)
 
 
@@ -89,7 +89,7 @@ def test_fatal_preflight_goes_straight_to_publish():
 
 def test_finished_is_none():
     s = st(done=["preflight", "decide:0", "publish", "cutover", "finalize"],
-           attempts=[Attempt(tag="new", done=["configure", "start-data", "install", "start-app", "verify"])])
+           attempts=[Attempt(tag="new", done=["configure", "start-data", "restore", "install", "start-app", "verify"])])
     assert next_step(s) is None
 
 

@@ -309,6 +309,8 @@ CASES = [
     Case("exec: no command", ("exec", "--config", "{config}", "--service", "odoo"), 2, ("no command to run", "--")),
     Case("backup-now: no droplet named and no reserved IP", ("backup-now", "--config", "{config}"), 2,
          ("which droplet?", "--droplet ID")),
+    Case("restore: no droplet named and no reserved IP", ("restore", "20261202T030000Z-manual", "--config", "{config}"),
+         2, ("which droplet?", "--droplet ID")),
     Case("backups: Spaces unreachable", ("backups", "--config", "{config}"), 1, ("Spaces unreachable",),
          {"error": ...}, spaces="down"),
     Case("shell: the reserved IP is not assigned", ("shell", "--config", "{config}"), 2,
