@@ -1,12 +1,15 @@
-"""Backups on a local droplet (issue 11, Build 2, 4 and the `backups`/`backup-now` commands).
+"""Backups, the restore drill and restores on local droplets (issue 11).
 
 One droplet is deployed from the baked snapshot with `odoo-droplet droplet` (it takes the reserved IP); rows are
 written into its database and a file into its filestore the way Odoo keeps them; then the operator's commands
 run as an operator runs them (subprocesses, over SSH with the local cloud's key and the pinned host keys).
 What is checked is what the operator and the business would notice: the timer is there, `backup-now` says the
 set is in Spaces and Spaces holds every part with the checksum the manifest names, the manifest counts the rows
-the database has, `backups` lists it, a Spaces outage keeps the set on the droplet until Spaces answers, and a
-backup killed in the middle leaves nothing that claims to be complete.
+the database has, `backups` lists it, a Spaces outage keeps the set on the droplet until Spaces answers, a
+backup killed in the middle leaves nothing that claims to be complete, the drill proves a set and catches one
+whose filestore lacks a file, `restore` takes the business back to a backup (a safety backup first), a new
+droplet with `database.source: latest` serves the same rows, files and database.uuid, and a corrupt set is
+refused at first boot with nothing cut over.
 """
 
 from __future__ import annotations
@@ -92,34 +95,65 @@ gates: {{timeout_seconds: 300, soak_seconds: 0}}
 """
 
 
+class Cloud:
+    """The local cloud's API as the test's own eyes (requests, not the CLI under test), and what it must delete."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.http = requests.Session()
+        self.http.headers["Authorization"] = f"Bearer {env['DIGITALOCEAN_TOKEN']}"
+        self.url, self.verify = env["DIGITALOCEAN_API_URL"].rstrip("/"), env["SSL_CERT_FILE"]
+        self.droplets: list[int] = []
+        self.reserved_ips: set[str] = set()
+
+    def holder(self, reserved_ip: str) -> int | None:
+        doc = self.http.get(f"{self.url}/v2/reserved_ips/{reserved_ip}", timeout=60, verify=self.verify).json()
+        droplet = doc["reserved_ip"].get("droplet")
+        return int(droplet["id"]) if droplet else None
+
+    def cleanup(self) -> None:
+        for droplet_id in self.droplets:
+            self.http.delete(f"{self.url}/v2/droplets/{droplet_id}", timeout=120, verify=self.verify)
+        for ip in self.reserved_ips:
+            self.http.delete(f"{self.url}/v2/reserved_ips/{ip}", timeout=60, verify=self.verify)
+
+
+def deploy(snapshot: dict[str, Any], cloud: Cloud, workdir: Path, config: Path,
+           ) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    """`odoo-droplet droplet --json` as the operator runs it; what it made is remembered for the cleanup."""
+    proc = subprocess.run([sys.executable, "-m", "builder", "droplet", "--config", str(config), "--snapshot",
+                           str(snapshot["snapshot_id"]), "--json"], cwd=workdir,
+                          env={**snapshot["env"], "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
+                          timeout=1200, stdin=subprocess.DEVNULL)
+    result = json.loads(proc.stdout) if proc.stdout.strip().startswith("{") else {}
+    if result.get("droplet_id"):
+        cloud.droplets.append(int(result["droplet_id"]))
+    if result.get("reserved_ip"):
+        cloud.reserved_ips.add(str(result["reserved_ip"]))
+    return proc, result
+
+
 @pytest.fixture(scope="module")
-def deployed(baked_snapshot: dict[str, Any], tmp_path_factory: pytest.TempPathFactory,
-             timings: dict[str, float]) -> Iterator[Droplet]:
+def cloud(baked_snapshot: dict[str, Any]) -> Iterator[Cloud]:
+    c = Cloud(baked_snapshot["env"])
+    try:
+        yield c
+    finally:
+        c.cleanup()
+
+
+@pytest.fixture(scope="module")
+def deployed(baked_snapshot: dict[str, Any], cloud: Cloud, tmp_path_factory: pytest.TempPathFactory,
+             timings: dict[str, float]) -> Droplet:
     project = f"odlbak-{secrets.token_hex(3)}"
     workdir = tmp_path_factory.mktemp("backups")
     config = workdir / "deploy.yaml"
     config.write_text(settings_yaml(project))
-    env = baked_snapshot["env"]
     start = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "builder", "droplet", "--config", str(config), "--snapshot",
-                           str(baked_snapshot["snapshot_id"]), "--json"], cwd=workdir,
-                          env={**env, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=1200,
-                          stdin=subprocess.DEVNULL)
+    proc, result = deploy(baked_snapshot, cloud, workdir, config)
     timings["backups e2e: healthy deploy"] = time.monotonic() - start
-    result = json.loads(proc.stdout) if proc.stdout.strip().startswith("{") else {}
-    droplet_id = result.get("droplet_id")
-    api = requests.Session()
-    api.headers["Authorization"] = f"Bearer {env['DIGITALOCEAN_TOKEN']}"
-    url, verify = env["DIGITALOCEAN_API_URL"].rstrip("/"), env["SSL_CERT_FILE"]
-    try:
-        assert proc.returncode == 0, f"deploy failed ({proc.returncode}):\n{proc.stderr[-4000:]}"
-        assert result.get("cutover"), result
-        yield Droplet(int(droplet_id), project, env, workdir, config)
-    finally:
-        if droplet_id:
-            api.delete(f"{url}/v2/droplets/{droplet_id}", timeout=120, verify=verify)
-        if result.get("reserved_ip"):
-            api.delete(f"{url}/v2/reserved_ips/{result['reserved_ip']}", timeout=60, verify=verify)
+    assert proc.returncode == 0, f"deploy failed ({proc.returncode}):\n{proc.stderr[-4000:]}"
+    assert result.get("cutover"), result
+    return Droplet(int(result["droplet_id"]), project, baked_snapshot["env"], workdir, config)
 
 
 @pytest.fixture(scope="module")
@@ -317,3 +351,72 @@ def test_the_drill_catches_a_backup_whose_filestore_misses_a_file(deployed: Drop
     assert "_drill_" not in d.psql("SELECT string_agg(datname, ',') FROM pg_database")
     record = json.loads(d.objects(prefix + "verification.json")[prefix + "verification.json"])
     assert record["passed"] is False, record
+
+
+def test_restore_puts_a_backup_back_in_place_with_a_safety_backup_first(deployed: Droplet,
+                                                                        with_data: dict[str, Any]) -> None:
+    d = deployed
+    taken = d.cli("backup-now", "--json")
+    assert taken.returncode == 0, taken.stdout + taken.stderr[-2000:]
+    backup_id = json.loads(taken.stdout)["backup_id"]
+    at_backup = int(d.psql("SELECT count(*) FROM res_partner"))
+    for n in range(3):  # written after the backup: a restore takes the business back to the backup's rows
+        d.psql(f"INSERT INTO res_partner (name, active) VALUES ('After backup {n}', true)")
+    proc = d.cli("restore", backup_id, "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+    answer = json.loads(proc.stdout)
+    assert answer["status"] == "restored" and answer["backup_id"] == backup_id, answer
+    assert answer["gates"] and all(g["passed"] for g in answer["gates"]), answer["gates"]
+    assert int(d.psql("SELECT count(*) FROM res_partner")) == at_backup
+    # The state it replaced is kept twice: the safety backup in Spaces and the set-aside database.
+    listed = {b["id"] for b in json.loads(d.cli("backups", "--json", timeout=300).stdout)["backups"]}
+    assert answer["safety_backup_id"] in listed, (answer, listed)
+    assert "odoo_pre_restore_" in d.psql("SELECT string_agg(datname, ',') FROM pg_database")
+
+
+def test_a_new_droplet_with_source_latest_serves_the_same_data(deployed: Droplet, with_data: dict[str, Any],
+                                                                cloud: Cloud, baked_snapshot: dict[str, Any],
+                                                                timings: dict[str, float]) -> None:
+    d = deployed
+    taken = d.cli("backup-now", "--json")  # the newest complete set: what `latest` must take
+    assert taken.returncode == 0, taken.stdout + taken.stderr[-2000:]
+    backup_id = json.loads(taken.stdout)["backup_id"]
+    uuid = d.psql("SELECT value FROM ir_config_parameter WHERE key = 'database.uuid'")
+    partners = int(d.psql("SELECT count(*) FROM res_partner"))
+    attachments = int(d.psql("SELECT count(*) FROM ir_attachment"))
+    assert uuid
+    # The same project, settings and credentials file, with the database taken from Spaces.
+    d.config.write_text(settings_yaml(d.project) + "database: {source: latest}\n")
+    start = time.monotonic()
+    proc, result = deploy(baked_snapshot, cloud, d.workdir, d.config)
+    timings["backups e2e: deploy with database.source latest"] = time.monotonic() - start
+    assert proc.returncode == 0, f"deploy failed ({proc.returncode}):\n{proc.stderr[-4000:]}"
+    assert result.get("cutover") and result["droplet_id"] != d.id, result
+    new = Droplet(int(result["droplet_id"]), d.project, d.env, d.workdir, d.config)
+    assert cloud.holder(str(result["reserved_ip"])) == new.id
+    assert new.psql("SELECT value FROM ir_config_parameter WHERE key = 'database.uuid'") == uuid
+    assert int(new.psql("SELECT count(*) FROM res_partner")) == partners
+    assert int(new.psql("SELECT count(*) FROM ir_attachment")) == attachments
+    sha1 = with_data["fname"].split("/")[1]
+    served = new.sh(f"docker exec {d.project}-odoo-1 sha1sum /var/lib/odoo/filestore/odoo/{with_data['fname']}")
+    assert served.stdout.split()[0] == sha1
+    status = json.loads(new.sh(f"cat /var/lib/odoo-droplet/proofs/{result['deploy_id']}/deploy_status.json").stdout)
+    assert status["database"]["status"] == "restored" and status["database"]["backup_id"] == backup_id, status
+
+
+def test_a_corrupt_backup_is_refused_at_first_boot_and_nothing_cuts_over(deployed: Droplet, cloud: Cloud,
+                                                                          baked_snapshot: dict[str, Any]) -> None:
+    d = deployed
+    newest = newest_backup(d)
+    key = f"backups/odoo/{newest['id']}/database.dump"
+    s3, bucket = d.bucket()
+    body = bytearray(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    body[len(body) // 2] ^= 0xFF  # one byte changed, as a bit rot or a truncated copy would
+    s3.put_object(Bucket=bucket, Key=key, Body=bytes(body))
+    d.config.write_text(settings_yaml(d.project) + f"database: {{source: {newest['id']}}}\n")
+    proc, result = deploy(baked_snapshot, cloud, d.workdir, d.config)
+    assert proc.returncode == 1, proc.stdout + proc.stderr[-3000:]
+    assert result["status"] == "failed" and not result.get("cutover"), result
+    assert "database.dump" in json.dumps(result), result
+    holder = cloud.holder(str(result["reserved_ip"]))
+    assert holder is not None and holder != result["droplet_id"], holder
