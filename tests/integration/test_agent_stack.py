@@ -82,6 +82,10 @@ class PortMappedHttp:
         return self.inner.websocket(url, connect_host=connect_host, port=self.gevent_port, tls=False,
                                     host_header=host_header, origin=origin, timeout=timeout)
 
+    def authenticate(self, base_url, database, login, password, *, connect_host, port, tls, host_header, timeout):
+        return self.inner.authenticate(base_url, database, login, password, connect_host=connect_host,
+                                       port=self.http_port, tls=False, host_header=host_header, timeout=timeout)
+
 
 def no_metadata():
     raise AssertionError("this deploy has nothing to cut over: the metadata service must not be asked")
