@@ -14,6 +14,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
 from builder import ssh
 from builder.errors import OperatorError
@@ -92,11 +94,14 @@ def test_no_option_can_turn_strict_checking_off_whatever_the_command(target: ssh
 
 
 def test_argv_carries_no_secret_only_the_key_path(tmp_path: Path) -> None:
+    # A key made here, at test time: the repository holds no private key, not even a test's.
+    pem = Ed25519PrivateKey.generate().private_bytes(Encoding.PEM, PrivateFormat.OpenSSH, NoEncryption())
     key = tmp_path / "id_ed25519"
-    key.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nc2VjcmV0\n-----END OPENSSH PRIVATE KEY-----\n")
+    key.write_bytes(pem)
+    body = pem.decode().splitlines()[1]
     argv = ssh.ssh_argv(ssh.SshTarget("10.0.0.1", key, tmp_path / "kh"), ["uptime"])
     joined = " ".join(argv)
-    assert "PRIVATE KEY" not in joined and "c2VjcmV0" not in joined and str(key) in joined
+    assert "PRIVATE KEY" not in joined and body not in joined and str(key) in joined
 
 
 # ---------------------------------------------------------------- ssh's own failures
