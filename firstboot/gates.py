@@ -249,14 +249,9 @@ def admin_login(real: HttpResult | None, defaults: list[HttpResult], login: str)
     outcome, why = rpc_login(real)
     if outcome == "no answer":
         return GateResult("admin_login", False, f"{login}: {why}", real.latency_ms)
-    for d in defaults:
-        d_outcome, d_why = rpc_login(d)
-        if d_outcome == "session":
-            # Odoo's default credential works on a site about to take traffic: no wait fixes that.
-            return GateResult("admin_login", False, f"the default password `admin` is accepted ({d_why})",
-                              real.latency_ms, terminal=True)
-        if d_outcome != "refused":
-            return GateResult("admin_login", False, f"default password: {d_why}", real.latency_ms)
+    failed = _default_accepted(defaults, real.latency_ms)
+    if failed is not None:
+        return failed
     if outcome == "refused":
         # The password was set at install, before Odoo started: a refusal now will not turn into a session.
         return GateResult("admin_login", False, f"{login} with the real password: refused ({why})",
@@ -267,14 +262,25 @@ def admin_login(real: HttpResult | None, defaults: list[HttpResult], login: str)
                       real.latency_ms)
 
 
-def _defaults_only(defaults: list[HttpResult]) -> GateResult:
+def _default_accepted(defaults: list[HttpResult], latency_ms: int | None = None) -> GateResult | None:
+    """The failing verdict when a login with the default password was not refused, else None. `latency_ms`:
+    the one to record (the real login's), or None for each default login's own."""
     for d in defaults:
         outcome, why = rpc_login(d)
+        ms = d.latency_ms if latency_ms is None else latency_ms
         if outcome == "session":
-            return GateResult("admin_login", False, f"the default password `admin` is accepted ({why})",
-                              d.latency_ms, terminal=True)
+            # Odoo's default credential works on a site about to take traffic: no wait fixes that.
+            return GateResult("admin_login", False, f"the default password `admin` is accepted ({why})", ms,
+                              terminal=True)
         if outcome != "refused":
-            return GateResult("admin_login", False, f"default password: {why}", d.latency_ms)
+            return GateResult("admin_login", False, f"default password: {why}", ms)
+    return None
+
+
+def _defaults_only(defaults: list[HttpResult]) -> GateResult:
+    failed = _default_accepted(defaults)
+    if failed is not None:
+        return failed
     return GateResult("admin_login", True, "default password refused (an existing database: its admin "
                                            "password is its own)", defaults[0].latency_ms)
 
